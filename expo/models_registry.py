@@ -1,0 +1,10 @@
+"""Every model module, imported so that the metadata Alembic compares against is complete."""
+
+import expo.access.models
+import expo.idempotency
+import ticketing.models
+from expo.db import Base
+
+metadata = Base.metadata
+
+__all__ = ["expo", "metadata", "ticketing"]

@@ -1,0 +1,1 @@
+"""The ticket platform: catalogue and validity rules, orders, channels, tickets, vouchers and provinces."""
