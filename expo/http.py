@@ -24,7 +24,7 @@ PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("expo.http")
 
 _STATUS_CODES = {
-    400: "bad_request",
+    400: "invalid_request",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",

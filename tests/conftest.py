@@ -19,7 +19,7 @@ PG_ADMIN_URL = os.environ.get("EXPO_TEST_PG", "postgresql+asyncpg://postgres@127
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-async def _pg_reachable() -> bool:
+async def pg_reachable() -> bool:
     db = Database(PG_ADMIN_URL, pool_size=1)
     try:
         async with db.read() as session:
@@ -31,7 +31,7 @@ async def _pg_reachable() -> bool:
         await db.dispose()
 
 
-async def _pg_admin(statement: str) -> None:
+async def pg_admin(statement: str) -> None:
     db = Database(PG_ADMIN_URL, pool_size=1)
     try:
         async with db.write_engine.connect() as conn:
@@ -50,18 +50,18 @@ async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.
         await asyncio.to_thread(upgrade, url)
         yield url
         return
-    if not await _pg_reachable():
+    if not await pg_reachable():
         if IN_CI:
             pytest.fail(f"PostgreSQL is required under CI=true but {PG_ADMIN_URL} is unreachable")
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: the PostgreSQL leg is skipped")
     name = f"expo_test_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(f"CREATE DATABASE {name}")
+    await pg_admin(f"CREATE DATABASE {name}")
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
         await asyncio.to_thread(upgrade, url)
         yield url
     finally:
-        await _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture

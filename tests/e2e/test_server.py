@@ -1,0 +1,181 @@
+"""The real server: `expo db upgrade`, `expo seed`, `expo serve` with 2 workers, driven over HTTP."""
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import IN_CI, PG_ADMIN_URL, pg_admin, pg_reachable
+from ticketing.provinces import load_shipped_segments
+
+EXPO = [sys.executable, "-m", "expo.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(args: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run([*EXPO, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    data = tmp_path_factory.mktemp("e2e")
+    with _database(request.param) as url:
+        yield from _serve(data, url)
+
+
+@contextlib.contextmanager
+def _database(backend: str) -> Iterator[str]:
+    """'' (the embedded SQLite default) or a fresh PostgreSQL database, dropped afterwards."""
+    if backend == "sqlite":
+        yield ""
+        return
+    if not asyncio.run(pg_reachable()):
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI=true but {PG_ADMIN_URL} is unreachable")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+    name = f"expo_e2e_{uuid.uuid4().hex[:12]}"
+    asyncio.run(pg_admin(f"CREATE DATABASE {name}"))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def _serve(data: Path, url: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    port = _free_port()
+    env = {**os.environ, "EXPO_DATA_DIR": str(data), "EXPO_DATABASE_URL": url}
+    _run(["db", "upgrade"], env)
+    seeded = _run(["seed", "--peak-capacity", "5", "--demo-principals"], env)
+    assert "465 number-segment ranges" in seeded
+    credentials = data / "credentials.json"
+    assert oct(credentials.stat().st_mode & 0o777) == "0o600"
+    secrets = json.loads(credentials.read_text())
+    assert not any(token in seeded for token in secrets["tokens"].values())
+    process = subprocess.Popen(  # noqa: S603
+        [*EXPO, "serve", "--port", str(port), "--workers", "2", "--clock", "2010-06-01T10:00"], env=env
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(base, process)
+        yield base, secrets
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _wait_for(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    pytest.fail("the server did not come up")
+
+
+def _number(serial: int) -> str:
+    return f"{load_shipped_segments()[0].first}{serial:04d}"
+
+
+def _login(base: str, secrets: dict[str, Any]) -> dict[str, str]:
+    reply = httpx.post(
+        base + "/v1/sessions",
+        json={"staff_no": "SH-C001", "password": secrets["passwords"]["SH-C001"]},
+        headers={"Authorization": "Bearer " + secrets["tokens"]["sh_hall"]},
+    )
+    assert reply.status_code == 201, reply.text
+    return {"Authorization": "Bearer " + reply.json()["token"]}
+
+
+def test_sale_and_replay_across_workers(server: tuple[str, dict[str, Any]]) -> None:
+    base, secrets = server
+    clerk = _login(base, secrets)
+    body = {"msisdn": _number(1), "ticket_type": "standard", "carrier": "expo_card", "payment": {"method": "cash"}}
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    replies = []
+    # Fresh connections each time, so the two workers both get to answer.
+    for _ in range(6):
+        with httpx.Client(base_url=base) as client:
+            replies.append(client.post("/v1/orders", json=body, headers={**clerk, **key}))
+    assert replies[0].status_code == 201
+    assert {r.content for r in replies} == {replies[0].content}
+    assert all(r.headers.get("idempotent-replayed") == "true" for r in replies[1:])
+    order = replies[0].json()
+    assert order["status"] == "paid"
+    assert order["sale_province"] == "31"
+    assert order["hall"] == "Shanghai Xujiahui hall"
+
+
+def test_peak_day_sells_out_at_capacity(server: tuple[str, dict[str, Any]]) -> None:
+    base, secrets = server
+    clerk = _login(base, secrets)
+    codes = []
+    for serial in range(100, 108):
+        body = {
+            "msisdn": _number(serial),
+            "ticket_type": "peak",
+            "visit_day": "2010-10-03",
+            "carrier": "expo_card",
+            "payment": {"method": "cash"},
+        }
+        reply = httpx.post(base + "/v1/orders", json=body, headers={**clerk, "Idempotency-Key": uuid.uuid4().hex})
+        codes.append(reply.status_code if reply.status_code < 400 else reply.json()["code"])
+    assert codes == [201] * 5 + ["sold_out"] * 3
+    stock = httpx.get(base + "/v1/stock", headers={"Authorization": "Bearer " + secrets["tokens"]["admin"]}).json()
+    assert next(row for row in stock if row["day"] == "2010-10-03")["available"] == 0
+
+
+def test_bad_input_is_refused_and_the_server_keeps_serving(server: tuple[str, dict[str, Any]]) -> None:
+    base, secrets = server
+    clerk = _login(base, secrets)
+    key = {"Idempotency-Key": uuid.uuid4().hex, "Content-Type": "application/json"}
+    malformed = httpx.post(base + "/v1/orders", content=b"{not json", headers={**clerk, **key})
+    assert (malformed.status_code, malformed.json()["code"]) == (400, "invalid_request")
+    assert malformed.headers["content-type"].startswith("application/problem+json")
+    huge = httpx.post(base + "/v1/orders", content=b"x" * 200_000, headers={**clerk, **key})
+    assert (huge.status_code, huge.json()["code"]) == (413, "body_too_large")
+    anonymous = httpx.get(base + "/v1/stock")
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, "unauthorized")
+    body = {"msisdn": _number(2), "ticket_type": "standard", "carrier": "expo_card", "payment": {"method": "cash"}}
+    fine = httpx.post(base + "/v1/orders", json=body, headers={**clerk, "Idempotency-Key": uuid.uuid4().hex})
+    assert fine.status_code == 201
+
+
+def test_openapi_is_served(server: tuple[str, dict[str, Any]]) -> None:
+    base, _ = server
+    schema = httpx.get(base + "/schema/openapi.json")
+    assert schema.status_code == 200
+    assert "/v1/orders" in schema.json()["paths"]
+
+
+def test_demo_command_runs(tmp_path: Path) -> None:
+    env = {**os.environ}
+    done = subprocess.run(  # noqa: S603
+        [*EXPO, "demo", "--port", str(_free_port())], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "refused 409 unused_ticket_exists" in done.stdout
+    assert "order 6 paid" in done.stdout
+    assert "exk_" not in done.stdout and "exs_" not in done.stdout
