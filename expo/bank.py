@@ -93,4 +93,5 @@ def notification_is_genuine(secret: str, body: bytes, signature: str) -> bool:
     """Check a notification's signature; without a configured secret nothing is genuine."""
     if not secret:
         return False
-    return hmac.compare_digest(sign_notification(secret, body), signature)
+    # Compare bytes: compare_digest refuses str with non-ASCII characters, and the header is the sender's.
+    return hmac.compare_digest(sign_notification(secret, body).encode(), signature.encode())

@@ -21,6 +21,8 @@ from expo.errors import ExpoError, Forbidden, Unauthorized
 from expo.settings import Settings
 
 PROBLEM_JSON = "application/problem+json"
+# Text fields that are stored or looked up: no control characters (PostgreSQL text cannot even hold NUL).
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
 log = logging.getLogger("expo.http")
 
 _STATUS_CODES = {
@@ -67,6 +69,11 @@ def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationExc
     return _problem(request, code="invalid_request", status=400, detail=str(exc.detail), errors=errors)
 
 
+def too_deep_handler(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
+    """A JSON body nested deeper than the decoder recurses is malformed input, not a server fault."""
+    return _problem(request, code="invalid_request", status=400, detail="the JSON body is nested too deeply")
+
+
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     """Framework errors (unknown route, wrong method, body too large) as problems with a code."""
     code = _STATUS_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error")
@@ -83,6 +90,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ExpoError: expo_error_handler,
     ValidationException: validation_error_handler,
+    RecursionError: too_deep_handler,
     HTTPException: http_error_handler,
     HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
 }
@@ -157,6 +165,10 @@ async def idempotent_reply(request: Request[Any, Any, Any], *, key: str | None, 
             body = msgspec.json.encode(payload)
             await idempotency.complete(session, record_id=claimed, status=status, body=body)
     except ExpoError as exc:
+        if exc.status >= 500:
+            # A failure of ours or the bank's ("try again"), not an answer: the retry must run again.
+            await idempotency.release(db, record_id=claimed)
+            raise
         refusal = problem_body(
             code=exc.code, status=exc.status, detail=exc.detail, instance=request.url.path, extra=exc.extra
         )

@@ -7,8 +7,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from expo.access.rules import Principal, Role
+from expo.clock import EXPO_TZ
 from expo.errors import NotFound
 from ticketing.models import Order, OrderEvent, Payment, Ticket
+
+# Order ids are INTEGER; a larger number names no order and must not reach the database driver.
+MAX_ORDER_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -33,11 +37,14 @@ def may_see(reader: Principal, order: Order) -> bool:
 
 async def load_order(session: AsyncSession, *, reader: Principal, order_id: int) -> Order:
     """The order if the reader may see it; otherwise `order_not_found` (its existence is not revealed)."""
-    return _visible(await session.get(Order, order_id), reader=reader, order_id=order_id)
+    order = await session.get(Order, order_id) if 0 < order_id <= MAX_ORDER_ID else None
+    return _visible(order, reader=reader, order_id=order_id)
 
 
 async def lock_order(session: AsyncSession, *, actor: Principal | None, order_id: int) -> Order:
     """The order, row-locked for a state change; `actor` None is the system itself."""
+    if not 0 < order_id <= MAX_ORDER_ID:
+        raise NotFound("order_not_found", f"no order {order_id}")
     order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
     if actor is None and order is not None:
         return order
@@ -73,7 +80,10 @@ async def order_history(session: AsyncSession, *, reader: Principal, order_id: i
 async def find_orders(
     session: AsyncSession, *, reader: Principal, msisdn: str | None, since: datetime | None, limit: int
 ) -> list[Order]:
-    """Recent orders the reader may see, newest first, optionally for one phone number."""
+    """Recent orders the reader may see, newest first, optionally for one phone number.
+
+    A `since` without a zone is Expo time (Asia/Shanghai), like every other wall-clock time of the Expo.
+    """
     query = select(Order).order_by(Order.id.desc()).limit(limit)
     if reader.role == Role.WEB:
         query = query.where(Order.credential_id == reader.credential_id)
@@ -82,5 +92,5 @@ async def find_orders(
     if msisdn is not None:
         query = query.where(Order.msisdn == msisdn)
     if since is not None:
-        query = query.where(Order.created_at >= since)
+        query = query.where(Order.created_at >= (since if since.tzinfo else since.replace(tzinfo=EXPO_TZ)))
     return list((await session.scalars(query)).all())

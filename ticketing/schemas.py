@@ -6,11 +6,14 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
+from expo.http import PLAIN_TEXT
 from ticketing.models import DayStock, Order, OrderEvent, Payment, Ticket
 from ticketing.orders import OrderView
 from ticketing.sales_rules import Carrier, PaymentMethod
 
-ShortText = Annotated[str, Meta(min_length=1, max_length=32)]
+ShortText = Annotated[str, Meta(min_length=1, max_length=32, pattern=PLAIN_TEXT)]
+# Capacity is an INTEGER column; a bigger number is refused here rather than by the database driver.
+MAX_CAPACITY = 2**31 - 1
 
 
 class PaymentIn(Struct, forbid_unknown_fields=True):
@@ -40,13 +43,13 @@ class DeliveryIn(Struct, forbid_unknown_fields=True):
 
 
 class CapacityIn(Struct, forbid_unknown_fields=True):
-    capacity: int
+    capacity: Annotated[int, Meta(le=MAX_CAPACITY)]
 
 
 class BankNotificationIn(Struct, forbid_unknown_fields=True):
-    reference: Annotated[str, Meta(max_length=64)]
+    reference: Annotated[str, Meta(max_length=64, pattern=PLAIN_TEXT)]
     status: Annotated[str, Meta(pattern="^(approved|declined)$")]
-    bank_ref: Annotated[str, Meta(max_length=64)] | None = None
+    bank_ref: Annotated[str, Meta(max_length=64, pattern=PLAIN_TEXT)] | None = None
 
 
 class TicketOut(Struct):

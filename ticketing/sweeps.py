@@ -4,6 +4,7 @@ Each order is handled in its own short transaction under its row lock, so severa
 `expo orders sweep` command) can sweep at once without doing anything twice.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,6 +18,8 @@ from ticketing.aftersales import expire_order, orders_due, settle_bank_answer
 from ticketing.models import Order, Payment
 from ticketing.orders import lock_order
 from ticketing.sales_rules import GATEWAY_METHODS, OrderStatus, PaymentMethod
+
+log = logging.getLogger("expo.sweeps")
 
 # A payment the bank has not confirmed after this long is asked about.
 QUERY_AFTER = timedelta(minutes=1)
@@ -49,23 +52,31 @@ async def sweep_unpaid(db: Database, *, bank: BankGateway, now: datetime, batch:
         )
         due = await orders_due(session, now=now, limit=batch)
     for order_id in sorted(set(waiting) | set(due)):
-        async with db.write() as session:
-            order = await lock_order(session, actor=None, order_id=order_id)
-            if order.status not in (OrderStatus.AWAITING_PAYMENT, OrderStatus.AWAITING_DELIVERY):
-                continue
-            if PaymentMethod(order.payment_method) in GATEWAY_METHODS:
-                result = await _ask_bank(session, bank=bank, order=order)
-                await settle_bank_answer(session, order=order, result=result, bank=bank, now=now)
-                if order.status == OrderStatus.PAID:
-                    report.paid += 1
-                    continue
-                if order.status != OrderStatus.AWAITING_PAYMENT:
-                    report.expired += 1
-                    continue
-            if order.expires_at is not None and order.expires_at <= now:
-                await expire_order(session, order=order, now=now, reason="not paid within its window")
-                report.expired += 1
+        try:
+            await _resolve(db, order_id=order_id, bank=bank, now=now, report=report)
+        except Exception:
+            # One order's trouble (a bank fault, say) must not stop the others; it is retried next sweep.
+            log.exception("could not resolve unpaid order %s", order_id)
     return report
+
+
+async def _resolve(db: Database, *, order_id: int, bank: BankGateway, now: datetime, report: SweepReport) -> None:
+    async with db.write() as session:
+        order = await lock_order(session, actor=None, order_id=order_id)
+        if order.status not in (OrderStatus.AWAITING_PAYMENT, OrderStatus.AWAITING_DELIVERY):
+            return
+        if PaymentMethod(order.payment_method) in GATEWAY_METHODS:
+            result = await _ask_bank(session, bank=bank, order=order)
+            await settle_bank_answer(session, order=order, result=result, bank=bank, now=now)
+            if order.status == OrderStatus.PAID:
+                report.paid += 1
+                return
+            if order.status != OrderStatus.AWAITING_PAYMENT:
+                report.expired += 1
+                return
+        if order.expires_at is not None and order.expires_at <= now:
+            await expire_order(session, order=order, now=now, reason="not paid within its window")
+            report.expired += 1
 
 
 async def _ask_bank(session: AsyncSession, *, bank: BankGateway, order: Order) -> BankResult:

@@ -9,10 +9,10 @@ from msgspec import Meta, Struct
 
 from expo.access import service
 from expo.access.rules import Role
-from expo.http import allow, clock_of, db_of, json_reply, principal_of, settings_of
+from expo.http import PLAIN_TEXT, allow, clock_of, db_of, json_reply, principal_of, settings_of
 
 AnyRequest = Request[Any, Any, Any]
-Name = Annotated[str, Meta(min_length=1, max_length=64)]
+Name = Annotated[str, Meta(min_length=1, max_length=64, pattern=PLAIN_TEXT)]
 
 
 class LoginIn(Struct, forbid_unknown_fields=True):
