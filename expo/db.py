@@ -4,6 +4,7 @@ SQLite allows one writer: WAL, a busy timeout, and `BEGIN IMMEDIATE` for write t
 transaction never fails half-way on lock upgrade. Reads use a separate deferred engine.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -80,23 +81,27 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
-        if is_sqlite(url):
+        self.sqlite = is_sqlite(url)
+        if self.sqlite:
             self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
             self.read_engine = _sqlite_engine(url, begin="BEGIN")
         else:
             self.write_engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
             self.read_engine = self.write_engine
         self._writes = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        # SQLite has one writer: queue this process's writers in order instead of letting them poll
+        # the busy timeout, where an unlucky writer can be passed over for seconds.
+        self._write_queue = asyncio.Lock() if self.sqlite else None
         self._reads = async_sessionmaker(self.read_engine, expire_on_commit=False)
-
-    @property
-    def sqlite(self) -> bool:
-        return is_sqlite(self.url)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A write transaction: committed when the block ends, rolled back on any exception."""
-        async with self._writes() as session, session.begin():
+        if self._write_queue is None:
+            async with self._writes() as session, session.begin():
+                yield session
+            return
+        async with self._write_queue, self._writes() as session, session.begin():
             yield session
 
     @asynccontextmanager

@@ -97,14 +97,99 @@ async def sell_ticket(
     if visit_day is not None:
         await stock.ensure_available(session, day=visit_day, quantity=quantity)
 
+    amount = kind.price_fen * quantity
+    reference = payment_reference(credential_id=seller.credential_id, idempotency_key=idempotency_key)
+    collected = await _collect(payment, reference=reference, amount_fen=amount, terms=terms, now=now)
+    try:
+        view = await _write_sale(
+            session,
+            seller=seller,
+            idempotency_key=idempotency_key,
+            msisdn=number,
+            home=home,
+            kind=kind,
+            visit_day=visit_day,
+            quantity=quantity,
+            carrier=carrier,
+            payment=payment,
+            concession_category=concession_category,
+            concession_id_last4=concession_id_last4,
+            reference=reference,
+            collected=collected,
+            now=now,
+        )
+        if visit_day is not None:
+            # Last statement of the sale: the day's row stays locked only until the commit.
+            await stock.reserve(session, day=visit_day, quantity=quantity)
+    except (Conflict, IntegrityError) as exc:
+        if collected.status == OrderStatus.PAID and payment.method in GATEWAY_METHODS:
+            await terms.bank.refund(reference=reference, amount_fen=amount)
+        if isinstance(exc, IntegrityError):
+            raise _unused_ticket_exists(number) from exc
+        raise
+    return view
+
+
+@dataclass(frozen=True)
+class _Collected:
+    """How far the money got before the order is written."""
+
+    status: OrderStatus
+    external_ref: str | None
+    expires_at: datetime | None
+
+
+async def _collect(
+    payment: PaymentDetails, *, reference: str, amount_fen: int, terms: SaleTerms, now: datetime
+) -> _Collected:
+    """Collect the money as the method allows: at the counter, on delivery later, or through the bank."""
+    if payment.method in (PaymentMethod.CASH, PaymentMethod.BANK_CARD):
+        return _Collected(OrderStatus.PAID, payment.approval_code, None)
+    if payment.method == PaymentMethod.COD:
+        return _Collected(OrderStatus.AWAITING_DELIVERY, None, now + terms.cod_window)
+    assert payment.account is not None
+    try:
+        result = await asyncio.wait_for(
+            terms.bank.charge(reference=reference, account=payment.account, amount_fen=amount_fen),
+            timeout=terms.bank_timeout.total_seconds(),
+        )
+    except (TimeoutError, BankTimeout):
+        result = BankResult(BankStatus.PENDING, reason="bank_timeout")
+    if result.status == BankStatus.DECLINED:
+        raise ExpoError("payment_declined", f"the bank declined the payment ({result.reason})", status=402)
+    if result.status == BankStatus.APPROVED:
+        return _Collected(OrderStatus.PAID, result.bank_ref, None)
+    return _Collected(OrderStatus.AWAITING_PAYMENT, result.bank_ref, now + terms.bank_window)
+
+
+async def _write_sale(
+    session: AsyncSession,
+    *,
+    seller: Principal,
+    idempotency_key: str,
+    msisdn: str,
+    home: str,
+    kind: TicketKind,
+    visit_day: date | None,
+    quantity: int,
+    carrier: Carrier,
+    payment: PaymentDetails,
+    concession_category: str | None,
+    concession_id_last4: str | None,
+    reference: str,
+    collected: _Collected,
+    now: datetime,
+) -> OrderView:
+    """Insert the order, its tickets, its charge and its journal, each row once and already in its state."""
+    paid = collected.status == OrderStatus.PAID
     order = Order(
         credential_id=seller.credential_id,
         idempotency_key=idempotency_key,
-        channel=channel.value,
+        channel=channel_for(seller.role).value,
         sale_province=seller.province_code or home,
         hall=seller.hall,
         staff_id=seller.staff_id,
-        msisdn=number,
+        msisdn=msisdn,
         home_province=home,
         product=kind.ticket_type.value,
         visit_day=visit_day,
@@ -113,43 +198,44 @@ async def sell_ticket(
         amount_fen=kind.price_fen * quantity,
         carrier=carrier.value,
         payment_method=payment.method.value,
-        status=OrderStatus.AWAITING_PAYMENT.value,
+        status=collected.status.value,
         concession_category=concession_category,
         concession_id_last4=concession_id_last4,
         created_at=now,
+        paid_at=now if paid else None,
+        expires_at=collected.expires_at,
     )
     session.add(order)
     await session.flush()
-    record_event(session, order=order, event="created", status_to=order.status, by=seller, now=now)
-    tickets = _new_tickets(order, kind=kind, now=now)
-    session.add_all(tickets)
+    ticket_status = TicketStatus.ISSUED if paid else TicketStatus.PENDING
+    tickets = [
+        Ticket(
+            order_id=order.id,
+            msisdn=msisdn,
+            home_province=home,
+            ticket_type=kind.ticket_type.value,
+            visit_day=visit_day,
+            carrier=carrier.value,
+            status=ticket_status.value,
+            entries_used=0,
+            created_at=now,
+        )
+        for _ in range(quantity)
+    ]
     charge = Payment(
         order_id=order.id,
         kind="charge",
         method=payment.method.value,
         amount_fen=order.amount_fen,
-        status="pending",
-        reference=payment_reference(credential_id=seller.credential_id, idempotency_key=idempotency_key),
+        status="confirmed" if paid else "pending",
+        reference=reference,
+        external_ref=collected.external_ref,
         masked_account=mask_account(payment.account) if payment.account else None,
-        external_ref=payment.approval_code,
         created_at=now,
+        settled_at=now if paid else None,
     )
-    session.add(charge)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise _unused_ticket_exists(number) from exc
-
-    bank_result = await _take_payment(
-        session, order, charge, tickets, payment=payment, seller=seller, terms=terms, now=now
-    )
-    if visit_day is not None:
-        try:
-            await stock.reserve(session, day=visit_day, quantity=quantity)
-        except Conflict:
-            if bank_result is not None and bank_result.status == BankStatus.APPROVED:
-                await terms.bank.refund(reference=charge.reference, amount_fen=charge.amount_fen)
-            raise
+    session.add_all([*tickets, charge])
+    record_event(session, order=order, event="created", status_to=collected.status, by=seller, now=now)
     await session.flush()
     return OrderView(order=order, tickets=tickets, payments=[charge])
 
@@ -180,67 +266,6 @@ def _unused_ticket_exists(msisdn: str) -> Conflict:
         "unused_ticket_exists",
         f"{msisdn} already holds an unused mobile ticket; it can buy again once that one is used",
     )
-
-
-def _new_tickets(order: Order, *, kind: TicketKind, now: datetime) -> list[Ticket]:
-    return [
-        Ticket(
-            order_id=order.id,
-            msisdn=order.msisdn,
-            home_province=order.home_province,
-            ticket_type=kind.ticket_type.value,
-            visit_day=order.visit_day,
-            carrier=order.carrier,
-            status=TicketStatus.PENDING.value,
-            entries_used=0,
-            created_at=now,
-        )
-        for _ in range(order.quantity)
-    ]
-
-
-async def _take_payment(
-    session: AsyncSession,
-    order: Order,
-    charge: Payment,
-    tickets: list[Ticket],
-    *,
-    payment: PaymentDetails,
-    seller: Principal,
-    terms: SaleTerms,
-    now: datetime,
-) -> BankResult | None:
-    """Collect the money as the method allows; returns the bank's answer for gateway methods."""
-    if payment.method in (PaymentMethod.CASH, PaymentMethod.BANK_CARD):
-        mark_paid(session, order, charge, tickets, by=seller, now=now, external_ref=payment.approval_code)
-        return None
-    if payment.method == PaymentMethod.COD:
-        order.expires_at = now + terms.cod_window
-        record_event(
-            session,
-            order=order,
-            event="awaiting_delivery",
-            status_to=OrderStatus.AWAITING_DELIVERY,
-            by=seller,
-            now=now,
-        )
-        return None
-    assert payment.account is not None
-    try:
-        result = await asyncio.wait_for(
-            terms.bank.charge(reference=charge.reference, account=payment.account, amount_fen=charge.amount_fen),
-            timeout=terms.bank_timeout.total_seconds(),
-        )
-    except (TimeoutError, BankTimeout):
-        result = BankResult(BankStatus.PENDING, reason="bank_timeout")
-    if result.status == BankStatus.DECLINED:
-        raise ExpoError("payment_declined", f"the bank declined the payment ({result.reason})", status=402)
-    if result.status == BankStatus.APPROVED:
-        mark_paid(session, order, charge, tickets, by=seller, now=now, external_ref=result.bank_ref)
-    else:
-        order.expires_at = now + terms.bank_window
-        charge.external_ref = result.bank_ref
-    return result
 
 
 def mark_paid(

@@ -1,5 +1,6 @@
 """Issuing credentials, staff logins and authenticating each request's bearer token."""
 
+import asyncio
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -105,21 +106,22 @@ async def log_in(
     *,
     device: Principal,
     staff_no: str,
-    password: str,
+    password_correct: bool,
     now: datetime,
     ttl: timedelta,
 ) -> tuple[str, datetime, Staff]:
     """A clerk or agent logs in at their device; five wrong passwords lock the account for 15 minutes.
 
-    A refusal says only `invalid_login` (or `account_locked`) so that staff numbers cannot be probed.
-    The caller must commit even when LoginRefused is raised, so the failure count sticks.
+    The password was checked beforehand (`password_correct`), outside any lock. A refusal says only
+    `invalid_login` (or `account_locked`) so that staff numbers cannot be probed. The caller must commit
+    even when LoginRefused is raised, so the failure count sticks.
     """
     staff = await session.scalar(select(Staff).where(Staff.staff_no == staff_no).with_for_update())
     if staff is None or not staff.active:
         raise LoginRefused("invalid_login", "unknown staff number or wrong password")
     if staff.locked_until is not None and staff.locked_until > now:
         raise LoginRefused("account_locked", "too many failed logins; try again later")
-    if not password_matches(password, staff.password_hash):
+    if not password_correct:
         staff.failed_logins += 1
         if staff.failed_logins >= MAX_FAILED_LOGINS:
             staff.locked_until = now + LOCKOUT
@@ -205,10 +207,14 @@ async def attempt_login(
     db: Database, *, device: Principal, staff_no: str, password: str, now: datetime, ttl: timedelta
 ) -> tuple[str, datetime, Staff]:
     """Log in, keeping the failure count even when the login is refused."""
+    async with db.read() as session:
+        stored_hash = await session.scalar(select(Staff.password_hash).where(Staff.staff_no == staff_no))
+    # scrypt costs tens of milliseconds of CPU: run it in a thread, before any lock is taken.
+    correct = stored_hash is not None and await asyncio.to_thread(password_matches, password, stored_hash)
     refusal: LoginRefused | None = None
     async with db.write() as session:
         try:
-            return await log_in(session, device=device, staff_no=staff_no, password=password, now=now, ttl=ttl)
+            return await log_in(session, device=device, staff_no=staff_no, password_correct=correct, now=now, ttl=ttl)
         except LoginRefused as exc:
             refusal = exc
     raise refusal

@@ -40,8 +40,7 @@ async def test_hall_sale_records_channel_places_and_clerk(service: Service, cler
 
     events = await _events(service, order["id"], clerk)
     assert [(e["event"], e["status_from"], e["status_to"]) for e in events] == [
-        ("created", None, "awaiting_payment"),
-        ("paid", "awaiting_payment", "paid"),
+        ("created", None, "paid"),
     ]
     clerk_id = await staff_id(service.db, "SH-C001")
     terminal = await credential_id(service.db, "sh_hall")
@@ -70,7 +69,7 @@ async def test_web_sale_records_the_web_front_and_the_buyers_province(service: S
     stored = await _stored(service, order["id"])
     assert (stored.credential_id, stored.staff_id) == (await credential_id(service.db, "web"), None)
     events = await _events(service, order["id"], web)
-    assert [e["event"] for e in events] == ["created", "paid"]
+    assert [(e["event"], e["status_to"]) for e in events] == [("created", "paid")]
     assert {e["credential_id"] for e in events} == {stored.credential_id}
 
 
@@ -83,14 +82,13 @@ async def test_cod_journal_shows_agent_then_courier(service: Service, agent: dic
 
     events = await _events(service, order_id, agent)
     assert [(e["event"], e["status_to"]) for e in events] == [
-        ("created", "awaiting_payment"),
-        ("awaiting_delivery", "awaiting_delivery"),
+        ("created", "awaiting_delivery"),
         ("paid", "paid"),
     ]
     agent_id = await staff_id(service.db, "SH-A001")
     assert (events[0]["staff_id"], events[0]["province"]) == (agent_id, "31")
-    assert events[2]["credential_id"] == await credential_id(service.db, "courier")
-    assert events[2]["staff_id"] is None
+    assert events[1]["credential_id"] == await credential_id(service.db, "courier")
+    assert events[1]["staff_id"] is None
 
 
 async def test_void_and_system_expiry_are_journalled(
