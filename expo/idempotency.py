@@ -9,8 +9,11 @@ died (its work rolled back) is taken over once its lock has lapsed.
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import LargeBinary, String, UniqueConstraint, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -66,13 +69,9 @@ async def claim(
     """Claim a key for this request (its record id), or return the reply already given for it."""
     try:
         async with db.write() as session:
-            record = await session.scalar(
-                select(IdempotencyRecord)
-                .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
-                .with_for_update()
-            )
-            if record is None:
-                record = IdempotencyRecord(
+            claimed = await session.scalar(
+                _insert_new(db)
+                .values(
                     scope=scope,
                     key=key,
                     fingerprint=fingerprint,
@@ -80,9 +79,18 @@ async def claim(
                     created_at=now,
                     locked_until=now + lock,
                 )
-                session.add(record)
-                await session.flush()
-                return record.id
+                .on_conflict_do_nothing(index_elements=["scope", "key"])
+                .returning(IdempotencyRecord.id)
+            )
+            if claimed is not None:
+                return int(claimed)
+            record = await session.scalar(
+                select(IdempotencyRecord)
+                .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+                .with_for_update()
+            )
+            if record is None:  # claimed and released again between our two statements
+                raise Conflict("request_in_progress", "a request with this Idempotency-Key is still running")
             if record.fingerprint != fingerprint:
                 raise ExpoError(
                     "idempotency_key_reused",
@@ -99,8 +107,12 @@ async def claim(
             record.locked_until = now + lock
             return record.id
     except IntegrityError as exc:
-        # Another request inserted the same key between our read and our insert.
         raise Conflict("request_in_progress", "a request with this Idempotency-Key is still running") from exc
+
+
+def _insert_new(db: Database) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING, in the database's own dialect (both spell it alike)."""
+    return (sqlite_insert if db.sqlite else postgresql_insert)(IdempotencyRecord)
 
 
 async def complete(session: AsyncSession, *, record_id: int, status: int, body: bytes) -> None:
