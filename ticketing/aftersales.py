@@ -31,9 +31,8 @@ async def void_sale(
     session: AsyncSession, *, actor: Principal, order_id: int, bank: BankGateway, now: datetime
 ) -> OrderView:
     """Cancel a sale on its own day before use, as if never sold: money back, stock released."""
-    order = await lock_order(session, actor=actor, order_id=order_id)
-    check_may_reverse(actor_role=actor.role, actor_hall=actor.hall, channel=Channel(order.channel), hall=order.hall)
-    view = await order_parts(session, order)
+    view = await _open_for_reversal(session, actor=actor, order_id=order_id)
+    order = view.order
     check_void(
         status=OrderStatus(order.status),
         paid_day=expo_local(order.paid_at).date() if order.paid_at else None,
@@ -49,25 +48,25 @@ async def refund_sale(
     session: AsyncSession, *, actor: Principal, order_id: int, bank: BankGateway, now: datetime
 ) -> OrderView:
     """Refund an unused paid order in full, until its dated day (or the Expo's last day)."""
-    order = await lock_order(session, actor=actor, order_id=order_id)
-    check_may_reverse(actor_role=actor.role, actor_hall=actor.hall, channel=Channel(order.channel), hall=order.hall)
-    view = await order_parts(session, order)
+    view = await _open_for_reversal(session, actor=actor, order_id=order_id)
     check_refund(
-        status=OrderStatus(order.status),
+        status=OrderStatus(view.order.status),
         tickets_unused=_all_unused(view.tickets),
-        closes_on=order.visit_day or EXPO_LAST_DAY,
+        closes_on=view.order.visit_day or EXPO_LAST_DAY,
         today=expo_local(now).date(),
     )
     await _pay_back(session, view, kind="refund", bank=bank, now=now)
     await _close(
-        session,
-        view,
-        ticket_status=TicketStatus.REFUNDED,
-        order_status=OrderStatus.REFUNDED,
-        by=actor,
-        now=now,
+        session, view, ticket_status=TicketStatus.REFUNDED, order_status=OrderStatus.REFUNDED, by=actor, now=now
     )
     return view
+
+
+async def _open_for_reversal(session: AsyncSession, *, actor: Principal, order_id: int) -> OrderView:
+    """Lock the order and check the actor's channel (and hall) may reverse it."""
+    order = await lock_order(session, actor=actor, order_id=order_id)
+    check_may_reverse(actor_role=actor.role, actor_hall=actor.hall, channel=Channel(order.channel), hall=order.hall)
+    return await order_parts(session, order)
 
 
 async def confirm_delivery(

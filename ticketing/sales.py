@@ -1,8 +1,9 @@
 """Selling tickets: order -> payment -> tickets, through the hall, the 12580 hotline and the web/OTA.
 
-One sale is one transaction. Dated tickets take their day's stock as the last statement, so the hot
-row is locked only for the commit. A bank is asked before the stock is taken; if the day sells out
-meanwhile, the charge is refunded at the bank before the refusal.
+One sale is one transaction. The bank (if any) is asked before anything is written; the rows then go
+in once, already in their state. Dated tickets take their day's stock as the last statement, so the
+hot row is locked only until the commit. If the day sells out or the number wins another ticket
+meanwhile, an approved charge is refunded at the bank before the refusal.
 """
 
 import asyncio
