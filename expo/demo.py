@@ -75,6 +75,12 @@ class Demo:
         self.post(
             "second unused ticket for the same number", "/v1/orders", _sale(sh, "evening", "expo_card", "cash"), clerk
         )
+        self.post(
+            "peak-day upgrade of that ticket for 10-03 (+40)",
+            f"/v1/tickets/{self.orders[0]['tickets'][0]['id']}/upgrade",
+            {"msisdn": sh, "day": "2010-10-03", "payment": {"method": "cash"}},
+            clerk,
+        )
         peak = self.post(
             "peak-day concession for 10-01, bank card",
             "/v1/orders",

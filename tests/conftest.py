@@ -71,6 +71,8 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     async with database.write() as session:
         tables = [t.name for t in reversed(metadata.sorted_tables)]
         if database.sqlite:
+            # Orders and tickets refer to each other (upgrades): check the keys at commit, not per delete.
+            await session.execute(text("PRAGMA defer_foreign_keys = ON"))
             for table in tables:
                 await session.execute(text(f"DELETE FROM {table}"))
         else:

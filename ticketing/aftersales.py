@@ -25,6 +25,7 @@ from ticketing.sales_rules import (
     check_refund,
     check_void,
 )
+from ticketing.upgrades import upgraded_ticket
 
 
 async def void_sale(
@@ -37,7 +38,7 @@ async def void_sale(
         status=OrderStatus(order.status),
         paid_day=expo_local(order.paid_at).date() if order.paid_at else None,
         today=expo_local(now).date(),
-        tickets_unused=_all_unused(view.tickets),
+        tickets_unused=_all_unused(await _affected_tickets(session, view)),
     )
     await _pay_back(session, view, kind="void", bank=bank, now=now)
     await _close(session, view, ticket_status=TicketStatus.VOID, order_status=OrderStatus.VOID, by=actor, now=now)
@@ -51,7 +52,7 @@ async def refund_sale(
     view = await _open_for_reversal(session, actor=actor, order_id=order_id)
     check_refund(
         status=OrderStatus(view.order.status),
-        tickets_unused=_all_unused(view.tickets),
+        tickets_unused=_all_unused(await _affected_tickets(session, view)),
         closes_on=view.order.visit_day or EXPO_LAST_DAY,
         today=expo_local(now).date(),
     )
@@ -63,10 +64,22 @@ async def refund_sale(
 
 
 async def _open_for_reversal(session: AsyncSession, *, actor: Principal, order_id: int) -> OrderView:
-    """Lock the order and check the actor's channel (and hall) may reverse it."""
+    """Lock the order and check the actor's channel (and hall) may reverse it.
+
+    A ticket with an outstanding peak-day upgrade is reversed only after its upgrade.
+    """
     order = await lock_order(session, actor=actor, order_id=order_id)
     check_may_reverse(actor_role=actor.role, actor_hall=actor.hall, channel=Channel(order.channel), hall=order.hall)
-    return await order_parts(session, order)
+    view = await order_parts(session, order)
+    if any(ticket.upgrade_day is not None for ticket in view.tickets):
+        raise Conflict("upgrade_outstanding", "void or refund the ticket's peak-day upgrade first")
+    return view
+
+
+async def _affected_tickets(session: AsyncSession, view: OrderView) -> list[Ticket]:
+    """The tickets whose use decides a reversal: the order's own, or the one an upgrade order upgrades."""
+    upgraded = await upgraded_ticket(session, view.order)
+    return [upgraded] if upgraded is not None else view.tickets
 
 
 async def confirm_delivery(
@@ -198,6 +211,9 @@ async def _close(
     order = view.order
     for ticket in view.tickets:
         ticket.status = ticket_status.value
+    upgraded = await upgraded_ticket(session, order)
+    if upgraded is not None:
+        upgraded.upgrade_day = None
     if order.visit_day is not None:
         await stock.release(session, day=order.visit_day, quantity=order.quantity)
     order.closed_at = now

@@ -10,7 +10,7 @@ from expo.access.rules import Role
 from expo.bank import BankStatus, notification_is_genuine
 from expo.errors import Unauthorized
 from expo.http import allow, clock_of, db_of, idempotent_reply, json_reply, principal_of, settings_of
-from ticketing import aftersales, orders, sales, stock
+from ticketing import aftersales, orders, sales, stock, upgrades
 from ticketing.provinces import PROVINCES, normalize_msisdn, province
 from ticketing.rules import CATALOGUE
 from ticketing.sales_rules import OrderStatus
@@ -22,6 +22,7 @@ from ticketing.schemas import (
     KindOut,
     ProvinceOut,
     SaleIn,
+    UpgradeIn,
     event_out,
     order_out,
     stock_out,
@@ -118,6 +119,32 @@ async def create_order(
             now=now,
         )
         return (201 if view.order.status == OrderStatus.PAID else 202), view_out(view)
+
+    return await idempotent_reply(request, key=idempotency_key, work=work)
+
+
+@post("/tickets/{ticket_id:int}/upgrade", guards=[allow(Role.HALL_CLERK)])
+async def upgrade_ticket(
+    request: AnyRequest, ticket_id: FromPath[int], data: JSONBody[UpgradeIn], idempotency_key: IdempotencyKey = None
+) -> Response[bytes]:
+    """Sell the +40 yuan peak-day upgrade of a standard ticket (from October), at the hall counter."""
+    seller = principal_of(request)
+    now = clock_of(request).now()
+
+    async def work(session: Any) -> tuple[int, Any]:
+        view = await upgrades.sell_upgrade(
+            session,
+            seller=seller,
+            idempotency_key=idempotency_key or "",
+            ticket_id=ticket_id,
+            msisdn=data.msisdn,
+            day=data.day,
+            payment=sales.PaymentDetails(
+                method=data.payment.method, account=data.payment.account, approval_code=data.payment.approval_code
+            ),
+            now=now,
+        )
+        return 201, view_out(view)
 
     return await idempotent_reply(request, key=idempotency_key, work=work)
 
@@ -238,6 +265,7 @@ router = Router(
         list_stock,
         set_day_capacity,
         create_order,
+        upgrade_ticket,
         read_order,
         read_order_events,
         list_orders,

@@ -57,6 +57,8 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(20))
     concession_category: Mapped[str | None] = mapped_column(String(16))
     concession_id_last4: Mapped[str | None] = mapped_column(String(4))
+    # A peak-day upgrade order names the ticket it upgrades (tickets and orders refer to each other).
+    upgrade_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", use_alter=True), index=True)
     created_at: Mapped[datetime]
     paid_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]

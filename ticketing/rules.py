@@ -222,8 +222,9 @@ def _refusal(*, use: TicketUse, kind: TicketKind, day: date, clock: time) -> str
     if not is_expo_day(day):
         return "outside_expo"
     if kind.entries_allowed == 1:
-        # Single-day tickets: one entry, no re-entry even on the same day.
-        if use.entries_used >= 1:
+        # Single-day tickets: one entry, no re-entry even on the same day. A recorded entry day counts
+        # as used even if the count says otherwise: a gate refuses when its facts disagree.
+        if use.entries_used >= 1 or use.last_entry_day is not None:
             return "already_used"
     else:
         if use.entries_used >= kind.entries_allowed:

@@ -90,7 +90,7 @@ async def sell_ticket(
         concession=kind.concession,
         concession_category=concession_category,
     )
-    _check_payment_details(payment)
+    check_payment_details(payment)
     number = normalize_msisdn(msisdn)
     home = await home_province(session, msisdn=number)
     if carrier != Carrier.PHYSICAL:
@@ -241,7 +241,8 @@ async def _write_sale(
     return OrderView(order=order, tickets=tickets, payments=[charge])
 
 
-def _check_payment_details(payment: PaymentDetails) -> None:
+def check_payment_details(payment: PaymentDetails) -> None:
+    """Gateway payments name a numeric account; counter bank-card payments carry the POS approval code."""
     if payment.method in GATEWAY_METHODS and not (payment.account and payment.account.isdigit()):
         raise ExpoError("account_required", f"{payment.method} needs the card or bank account number")
     if payment.method == PaymentMethod.BANK_CARD and not payment.approval_code:

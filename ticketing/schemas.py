@@ -37,6 +37,12 @@ class SaleIn(Struct, forbid_unknown_fields=True):
     concession: ConcessionIn | None = None
 
 
+class UpgradeIn(Struct, forbid_unknown_fields=True):
+    msisdn: Annotated[str, Meta(min_length=1, max_length=20)]
+    day: date
+    payment: PaymentIn
+
+
 class DeliveryIn(Struct, forbid_unknown_fields=True):
     collected_fen: int
     receipt: ShortText
@@ -90,6 +96,7 @@ class OrderOut(Struct):
     created_at: datetime
     paid_at: datetime | None
     expires_at: datetime | None
+    upgrade_ticket_id: int | None = None
     tickets: list[TicketOut] = msgspec.field(default_factory=list)
     payments: list[PaymentOut] = msgspec.field(default_factory=list)
 
@@ -177,6 +184,7 @@ def order_out(order: Order, *, tickets: list[Ticket], payments: list[Payment]) -
         created_at=order.created_at,
         paid_at=order.paid_at,
         expires_at=order.expires_at,
+        upgrade_ticket_id=order.upgrade_ticket_id,
         tickets=[ticket_out(t) for t in tickets],
         payments=[payment_out(p) for p in payments],
     )

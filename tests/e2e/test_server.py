@@ -183,6 +183,8 @@ def test_demo_command_runs(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "refused 409 unused_ticket_exists" in done.stdout
-    assert "order 6 paid" in done.stdout
+    notified = next(line for line in done.stdout.splitlines() if "bank notification arrives" in line)
+    assert notified.endswith(" paid")
+    assert "peak-day upgrade of that ticket for 10-03 (+40)" in done.stdout
     assert "exk_" not in done.stdout
     assert "exs_" not in done.stdout
