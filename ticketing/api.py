@@ -20,6 +20,7 @@ from ticketing.schemas import (
     DeliveryIn,
     HomeProvinceOut,
     KindOut,
+    PaymentIn,
     ProvinceOut,
     SaleIn,
     UpgradeIn,
@@ -36,6 +37,10 @@ SELLERS = (Role.HALL_CLERK, Role.HOTLINE_AGENT, Role.WEB)
 STAFF_AND_ADMIN = (Role.HALL_CLERK, Role.HOTLINE_AGENT, Role.ADMIN)
 
 AnyRequest = Request[Any, Any, Any]
+
+
+def _payment_details(payment: PaymentIn) -> sales.PaymentDetails:
+    return sales.PaymentDetails(method=payment.method, account=payment.account, approval_code=payment.approval_code)
 
 
 @get("/catalogue")
@@ -108,11 +113,7 @@ async def create_order(
             visit_day=data.visit_day,
             quantity=data.quantity,
             carrier=data.carrier,
-            payment=sales.PaymentDetails(
-                method=data.payment.method,
-                account=data.payment.account,
-                approval_code=data.payment.approval_code,
-            ),
+            payment=_payment_details(data.payment),
             concession_category=data.concession.category if data.concession else None,
             concession_id_last4=data.concession.id_last4 if data.concession else None,
             terms=terms,
@@ -139,9 +140,7 @@ async def upgrade_ticket(
             ticket_id=ticket_id,
             msisdn=data.msisdn,
             day=data.day,
-            payment=sales.PaymentDetails(
-                method=data.payment.method, account=data.payment.account, approval_code=data.payment.approval_code
-            ),
+            payment=_payment_details(data.payment),
             now=now,
         )
         return 201, view_out(view)
