@@ -7,10 +7,10 @@ from datetime import datetime
 from expo.access.rules import Role
 from expo.access.service import create_credential, create_staff
 from expo.db import Database
+from expo.provinces import SegmentRange, load_shipped_segments
+from expo.segments import replace_segments
 from ticketing import stock
-from ticketing.provinces import SegmentRange, load_shipped_segments
 from ticketing.rules import PEAK_DAYS
-from ticketing.segments import replace_segments
 
 
 async def load_reference_data(db: Database, *, peak_capacity: int, segments: list[SegmentRange] | None = None) -> int:

@@ -20,8 +20,8 @@ from expo.clock import EXPO_TZ, SystemClock
 from expo.db import Database
 from expo.demo import run_demo
 from expo.migrate import new_revision, upgrade
+from expo.provinces import parse_segment_csv
 from expo.settings import Settings
-from ticketing.provinces import parse_segment_csv
 from ticketing.sweeps import sweep_unpaid
 
 T = TypeVar("T")

@@ -20,7 +20,7 @@ from expo.clock import EXPO_TZ
 from expo.db import Database
 from expo.migrate import upgrade
 from expo.money import format_fen
-from ticketing.provinces import load_shipped_segments
+from expo.provinces import load_shipped_segments
 
 DEMO_DIR = Path("data") / "demo"
 DEMO_START = "2010-09-28T10:00:00+08:00"

@@ -2,6 +2,7 @@
 
 import expo.access.models
 import expo.idempotency
+import expo.segments
 import ticketing.models
 from expo.db import Base
 

@@ -16,7 +16,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from ticketing.provinces import load_shipped_segments
+from expo.provinces import load_shipped_segments
 
 # The service clock of a load run: a working day of the Expo, before the October peak week.
 EXPO_CLOCK = "2010-06-01T10:00"

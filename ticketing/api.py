@@ -10,8 +10,9 @@ from expo.access.rules import Role
 from expo.bank import BankStatus, notification_is_genuine
 from expo.errors import Unauthorized
 from expo.http import allow, clock_of, db_of, idempotent_reply, json_reply, principal_of, settings_of
+from expo.provinces import PROVINCES, normalize_msisdn, province
+from expo.segments import home_province
 from ticketing import aftersales, orders, sales, stock, upgrades
-from ticketing.provinces import PROVINCES, normalize_msisdn, province
 from ticketing.rules import CATALOGUE
 from ticketing.sales_rules import OrderStatus
 from ticketing.schemas import (
@@ -29,7 +30,6 @@ from ticketing.schemas import (
     stock_out,
     view_out,
 )
-from ticketing.segments import home_province
 from ticketing.sweeps import apply_bank_notification
 
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]

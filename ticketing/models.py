@@ -1,4 +1,4 @@
-"""Ticket platform tables: day stock, number segments, orders, tickets, payments and the order journal."""
+"""Ticket platform tables: day stock, orders, tickets, payments and the order journal."""
 
 from datetime import date, datetime
 
@@ -17,16 +17,6 @@ class DayStock(Base):
     day: Mapped[date] = mapped_column(primary_key=True)
     capacity: Mapped[int]
     sold: Mapped[int] = mapped_column(default=0)
-
-
-class NumberSegment(Base):
-    """A range of seven-digit number segments (号段) and the province the numbers belong to."""
-
-    __tablename__ = "number_segments"
-
-    first: Mapped[str] = mapped_column(String(7), primary_key=True)
-    last: Mapped[str] = mapped_column(String(7))
-    province_code: Mapped[str] = mapped_column(String(2))
 
 
 class Order(Base):

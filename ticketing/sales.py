@@ -19,11 +19,12 @@ from expo.access.rules import Principal
 from expo.bank import BankGateway, BankResult, BankStatus, BankTimeout, mask_account
 from expo.clock import expo_local
 from expo.errors import Conflict, ExpoError
+from expo.provinces import normalize_msisdn
+from expo.segments import home_province
 from ticketing import stock
 from ticketing.journal import record_event
 from ticketing.models import Order, Payment, Ticket
 from ticketing.orders import OrderView
-from ticketing.provinces import normalize_msisdn
 from ticketing.rules import TicketKind, check_sale, ticket_kind
 from ticketing.sales_rules import (
     GATEWAY_METHODS,
@@ -34,7 +35,6 @@ from ticketing.sales_rules import (
     channel_for,
     check_order_shape,
 )
-from ticketing.segments import home_province
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from expo.access.rules import Principal
 from expo.clock import expo_local
 from expo.errors import Conflict, ExpoError, Forbidden, NotFound
+from expo.provinces import normalize_msisdn
 from ticketing import stock
 from ticketing.journal import record_event
 from ticketing.models import Order, Payment, Ticket
 from ticketing.orders import MAX_ORDER_ID, OrderView
-from ticketing.provinces import normalize_msisdn
 from ticketing.rules import UPGRADE_PRICE_FEN, check_upgrade, ticket_kind
 from ticketing.sales import PaymentDetails, check_payment_details, payment_reference
 from ticketing.sales_rules import METHODS, Channel, OrderStatus, TicketStatus, channel_for

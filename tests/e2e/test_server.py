@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from expo.provinces import load_shipped_segments
 from tests.conftest import IN_CI, PG_ADMIN_URL, pg_admin, pg_reachable
-from ticketing.provinces import load_shipped_segments
 
 EXPO = [sys.executable, "-m", "expo.cli"]
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from expo.data.make_segments import render_csv
 from expo.errors import ExpoError
-from ticketing.data.make_segments import render_csv
-from ticketing.provinces import (
+from expo.provinces import (
     PROVINCES,
     SHANGHAI,
     Province,
@@ -214,7 +214,7 @@ def shipped() -> list[SegmentRange]:
 
 
 def test_shipped_table_is_the_generator_output() -> None:
-    text = (resources.files("ticketing") / "data" / "segments.csv").read_text(encoding="utf-8")
+    text = (resources.files("expo") / "data" / "segments.csv").read_text(encoding="utf-8")
     assert text == render_csv()
 
 

@@ -6,13 +6,13 @@ contiguous ranges, one per province, the province order rotated by the prefix's 
 province appears under many prefixes. Blocks 9900..9999 of every prefix stay unassigned, and other
 operators' prefixes (130-133, 153, 180, 189 ...) are absent, so unknown segments exist on both counts.
 
-Deterministic: `python -m ticketing.data.make_segments` (from the project root) rewrites
+Deterministic: `python -m expo.data.make_segments` (from the project root) rewrites
 segments.csv byte for byte the same.
 """
 
 from pathlib import Path
 
-from ticketing.provinces import PROVINCES
+from expo.provinces import PROVINCES
 
 CHINA_MOBILE_2010_PREFIXES = (
     "134", "135", "136", "137", "138", "139",

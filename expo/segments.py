@@ -1,11 +1,22 @@
 """The number-segment table in the database: a phone number's home province, and loading the table."""
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import String, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
+from expo.db import Base
 from expo.errors import ExpoError
-from ticketing.models import NumberSegment
-from ticketing.provinces import SegmentRange, number_segment
+from expo.provinces import SegmentRange, number_segment
+
+
+class NumberSegment(Base):
+    """A range of seven-digit number segments (号段) and the province the numbers belong to."""
+
+    __tablename__ = "number_segments"
+
+    first: Mapped[str] = mapped_column(String(7), primary_key=True)
+    last: Mapped[str] = mapped_column(String(7))
+    province_code: Mapped[str] = mapped_column(String(2))
 
 
 async def home_province(session: AsyncSession, *, msisdn: str) -> str:
