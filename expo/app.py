@@ -21,6 +21,10 @@ from expo.settings import Settings
 from ticketing.api import router as ticketing_router
 from ticketing.sales import SaleTerms
 from ticketing.sweeps import sweep_unpaid
+from wallet.api import ROUTERS as WALLET_ROUTERS
+from wallet.limits import load_limits
+from wallet.payments import PaymentTerms
+from wallet.sms import OutboxSms, SmsGateway
 
 log = logging.getLogger("expo")
 
@@ -39,9 +43,14 @@ def clock_from(settings: Settings) -> Clock:
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, bank: BankGateway | None = None, sweeper: bool = True
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    bank: BankGateway | None = None,
+    sms: SmsGateway | None = None,
+    sweeper: bool = True,
 ) -> Litestar:
-    """Build the service for `settings`; tests inject a clock and a bank."""
+    """Build the service for `settings`; tests inject a clock, a bank and an SMS gateway."""
     db = Database(settings.effective_database_url)
     the_clock = clock or clock_from(settings)
     the_bank = bank or InMemoryBank()
@@ -59,7 +68,7 @@ def create_app(
             await db.dispose()
 
     return Litestar(
-        route_handlers=[health, access_router, ticketing_router],
+        route_handlers=[health, access_router, ticketing_router, *WALLET_ROUTERS],
         middleware=[DefineMiddleware(BearerAuthentication, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
@@ -71,6 +80,10 @@ def create_app(
                 "db": db,
                 "clock": the_clock,
                 "bank": the_bank,
+                "sms": sms or OutboxSms(db),
+                "payment_terms": PaymentTerms(
+                    limits=load_limits(settings.wallet_limits_file), hold_window=settings.wallet_hold_window
+                ),
                 "sale_terms": SaleTerms(
                     bank=the_bank,
                     bank_timeout=BANK_TIMEOUT,

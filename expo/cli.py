@@ -140,7 +140,11 @@ def credential() -> None:
 
 
 @credential.command("create")
-@click.option("--role", required=True, type=click.Choice(["admin", "hall_terminal", "hotline_desk", "web", "courier"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "hall_terminal", "hotline_desk", "web", "courier", "sms_gateway"]),
+)
 @click.option("--label", required=True)
 @click.option("--province", default=None, help="Two-digit province code (GB/T 2260).")
 @click.option("--hall", default=None)

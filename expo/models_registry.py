@@ -4,8 +4,9 @@ import expo.access.models
 import expo.idempotency
 import expo.segments
 import ticketing.models
+import wallet.models
 from expo.db import Base
 
 metadata = Base.metadata
 
-__all__ = ["expo", "metadata", "ticketing"]
+__all__ = ["expo", "metadata", "ticketing", "wallet"]

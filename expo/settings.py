@@ -32,6 +32,12 @@ class Settings:
     idempotency_lock: timedelta = timedelta(seconds=30)
     bank_notify_secret: str = field(default="", repr=False)
     sweep_interval_seconds: int = 30
+    # How long an SMS-confirmed wallet payment holds the user's money waiting for the code.
+    wallet_hold_window: timedelta = timedelta(minutes=10)
+    # A JSON file of wallet risk limits (see wallet.rules.parse_limits); empty: the built-in defaults.
+    wallet_limits_file: str = ""
+    # Proximity payments up to this amount need only the card tap; above it, the payment password.
+    proximity_pin_free_fen: int = 20_000
 
     @property
     def effective_database_url(self) -> str:
@@ -56,4 +62,7 @@ class Settings:
             bank_payment_window=timedelta(minutes=_env_int("EXPO_BANK_PAYMENT_MINUTES", 30)),
             bank_notify_secret=os.environ.get("EXPO_BANK_NOTIFY_SECRET", ""),
             sweep_interval_seconds=_env_int("EXPO_SWEEP_INTERVAL_SECONDS", 30),
+            wallet_hold_window=timedelta(minutes=_env_int("EXPO_WALLET_HOLD_MINUTES", 10)),
+            wallet_limits_file=os.environ.get("EXPO_WALLET_LIMITS_FILE", ""),
+            proximity_pin_free_fen=_env_int("EXPO_PROXIMITY_PIN_FREE_FEN", 20_000),
         )

@@ -20,6 +20,7 @@ class Credential(Base):
     label: Mapped[str] = mapped_column(String(100))
     province_code: Mapped[str | None] = mapped_column(String(2))
     hall: Mapped[str | None] = mapped_column(String(64))
+    merchant_code: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
 

@@ -18,9 +18,25 @@ class Role(StrEnum):
     COURIER = "courier"  # the delivery company confirming cash-on-delivery
     HALL_CLERK = "hall_clerk"  # a clerk logged in at a hall terminal
     HOTLINE_AGENT = "hotline_agent"  # a 12580 agent logged in at a desk
+    MERCHANT = "merchant"  # a merchant's own system: remote payments, refunds, bills, vouchers
+    POS = "pos"  # a merchant's proximity terminal or reader
+    SMS_GATEWAY = "sms_gateway"  # the SMS centre handing over texts users send to the service number
 
 
-CREDENTIAL_ROLES = frozenset({Role.ADMIN, Role.HALL_TERMINAL, Role.HOTLINE_DESK, Role.WEB, Role.COURIER})
+CREDENTIAL_ROLES = frozenset(
+    {
+        Role.ADMIN,
+        Role.HALL_TERMINAL,
+        Role.HOTLINE_DESK,
+        Role.WEB,
+        Role.COURIER,
+        Role.MERCHANT,
+        Role.POS,
+        Role.SMS_GATEWAY,
+    }
+)
+# Devices that act for one merchant.
+MERCHANT_ROLES = frozenset({Role.MERCHANT, Role.POS})
 STAFF_ROLES = frozenset({Role.HALL_CLERK, Role.HOTLINE_AGENT})
 # The device each kind of staff works at.
 STAFF_DEVICE = {Role.HALL_CLERK: Role.HALL_TERMINAL, Role.HOTLINE_AGENT: Role.HOTLINE_DESK}
@@ -42,6 +58,7 @@ class Principal:
     hall: str | None = None
     staff_id: int | None = None
     staff_no: str | None = None
+    merchant_code: str | None = None  # merchants' systems and terminals
 
     def sees_province(self, code: str) -> bool:
         """A province's users see only their province; national callers see all."""

@@ -11,6 +11,7 @@ from expo.access.rules import (
     CREDENTIAL_ROLES,
     KEY_PREFIX,
     MAX_FAILED_LOGINS,
+    MERCHANT_ROLES,
     SESSION_PREFIX,
     STAFF_ROLES,
     Principal,
@@ -36,6 +37,7 @@ async def create_credential(
     province_code: str | None,
     hall: str | None,
     now: datetime,
+    merchant_code: str | None = None,
 ) -> tuple[Credential, str]:
     """Issue an API key for a device or service; the token is returned once and stored only hashed."""
     if role not in CREDENTIAL_ROLES:
@@ -44,6 +46,8 @@ async def create_credential(
         raise ExpoError("province_required", "a hall terminal or 12580 desk belongs to a province")
     if role == Role.HALL_TERMINAL and not hall:
         raise ExpoError("hall_required", "a hall terminal belongs to a hall")
+    if (role in MERCHANT_ROLES) != (merchant_code is not None):
+        raise ExpoError("merchant_required", "merchant systems and terminals, and only they, belong to a merchant")
     key_id, token, secret_hash = new_token(KEY_PREFIX)
     credential = Credential(
         key_id=key_id,
@@ -52,6 +56,7 @@ async def create_credential(
         label=label,
         province_code=province_code,
         hall=hall,
+        merchant_code=merchant_code,
         active=True,
         created_at=now,
     )
@@ -174,6 +179,7 @@ async def authenticate(session: AsyncSession, *, token: str, now: datetime) -> P
             label=credential.label,
             province_code=credential.province_code,
             hall=credential.hall,
+            merchant_code=credential.merchant_code,
         )
     row = (
         await session.execute(

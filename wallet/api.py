@@ -1,0 +1,7 @@
+"""The wallet's HTTP routers, each for one part of it; `expo.app` mounts them all."""
+
+from wallet.api_accounts import router as accounts_router
+from wallet.api_payments import router as payments_router
+from wallet.api_topups import router as topups_router
+
+ROUTERS = [accounts_router, payments_router, topups_router]
