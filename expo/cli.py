@@ -1,13 +1,10 @@
 """The `expo` command: serve, migrate, seed, manage credentials, sweep orders, run the demo."""
 
-import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
 import click
 import uvicorn
@@ -16,6 +13,8 @@ from expo.access.rules import Role
 from expo.access.service import create_credential, create_staff
 from expo.bank import InMemoryBank
 from expo.bootstrap import create_demo_principals, load_reference_data
+from expo.cli_support import parse_instant, with_db
+from expo.cli_wallet import wallet
 from expo.clock import EXPO_TZ, SystemClock
 from expo.db import Database
 from expo.demo import run_demo
@@ -24,29 +23,9 @@ from expo.provinces import parse_segment_csv
 from expo.settings import Settings
 from ticketing.sweeps import sweep_unpaid
 
-T = TypeVar("T")
-
 
 def _settings() -> Settings:
     return Settings.from_env()
-
-
-def _with_db(work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run one piece of async work against the configured database, then close it."""
-
-    async def run() -> T:
-        database = Database(_settings().effective_database_url)
-        try:
-            return await work(database)
-        finally:
-            await database.dispose()
-
-    return asyncio.run(run())
-
-
-def _parse_instant(text: str) -> datetime:
-    at = datetime.fromisoformat(text)
-    return at if at.tzinfo else at.replace(tzinfo=EXPO_TZ)
 
 
 @click.group()
@@ -64,7 +43,7 @@ def serve(host: str | None, port: int | None, workers: int | None, clock_at: str
 
     settings = _settings()
     if clock_at is not None:
-        offset = _parse_instant(clock_at) - datetime.now(EXPO_TZ)
+        offset = parse_instant(clock_at) - datetime.now(EXPO_TZ)
         # Every worker reads the same offset, so they agree on the time.
         os.environ["EXPO_CLOCK_OFFSET_SECONDS"] = str(offset.total_seconds())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +99,7 @@ def seed(peak_capacity: int, segments_file: str | None, demo_principals: bool) -
             path = write_secrets(settings.data_dir, {"tokens": made.tokens, "passwords": made.passwords})
             click.echo(f"demo credentials written to {path} (mode 0600)")
 
-    _with_db(work)
+    with_db(work)
 
 
 def write_secrets(data_dir: Path, secrets: dict[str, dict[str, str]]) -> Path:
@@ -158,7 +137,7 @@ def credential_create(role: str, label: str, province: str | None, hall: str | N
             )
         return token
 
-    click.echo(_with_db(work))
+    click.echo(with_db(work))
 
 
 @main.group()
@@ -189,7 +168,7 @@ def staff_create(staff_no: str, name: str, role: str, province: str, hall: str |
                 now=SystemClock().now(),
             )
 
-    _with_db(work)
+    with_db(work)
     click.echo(f"registered {staff_no}")
 
 
@@ -203,9 +182,9 @@ def orders() -> None:
 def orders_sweep(at_text: str | None) -> None:
     """Ask the bank about silent payments and expire unpaid orders past their window."""
 
-    now = _parse_instant(at_text) if at_text else SystemClock().now()
+    now = parse_instant(at_text) if at_text else SystemClock().now()
 
-    report = _with_db(lambda database: sweep_unpaid(database, bank=InMemoryBank(), now=now))
+    report = with_db(lambda database: sweep_unpaid(database, bank=InMemoryBank(), now=now))
     click.echo(f"paid {report.paid}, expired {report.expired}")
 
 
@@ -217,6 +196,8 @@ def demo(port: int, workers: int) -> None:
 
     sys.exit(run_demo(port=port, workers=workers))
 
+
+main.add_command(wallet)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,33 @@
+"""`expo wallet ...`: the wallet's operator commands."""
+
+import sys
+
+import click
+
+from expo.cli_support import with_db
+from expo.db import Database
+from wallet.audit import LedgerReport, audit_ledger
+
+
+@click.group()
+def wallet() -> None:
+    """The mobile wallet: ledger audit and housekeeping."""
+
+
+@wallet.command("check")
+def wallet_check() -> None:
+    """Audit the ledger: balances equal their postings, every transfer sums to zero, nothing restricted below zero."""
+
+    async def work(database: Database) -> LedgerReport:
+        async with database.read() as session:
+            return await audit_ledger(session)
+
+    report = with_db(work)
+    click.echo(
+        f"{report.accounts} accounts, {report.transfers} transfers, {report.postings} postings; "
+        f"all balances sum to {report.total_balance_fen} fen"
+    )
+    for problem in report.problems:
+        click.echo(f"PROBLEM {problem}")
+    click.echo("ledger OK" if report.ok else "ledger NOT OK")
+    sys.exit(0 if report.ok else 1)
