@@ -39,6 +39,7 @@ DEMO_DEVICES = [
     ("sh_12580", Role.HOTLINE_DESK, "31", None),
     ("web", Role.WEB, None, None),
     ("courier", Role.COURIER, None, None),
+    ("sms_gateway", Role.SMS_GATEWAY, None, None),
 ]
 # (staff number, name, role, province, hall) of the demo's clerks and agents.
 DEMO_STAFF = [

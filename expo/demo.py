@@ -18,6 +18,7 @@ from expo.bank import sign_notification
 from expo.bootstrap import create_demo_principals, load_reference_data
 from expo.clock import EXPO_TZ
 from expo.db import Database
+from expo.demo_wallet import WalletDemo
 from expo.migrate import upgrade
 from expo.money import format_fen
 from expo.provinces import load_shipped_segments
@@ -160,6 +161,11 @@ class Demo:
         stock = self.http.get("/v1/stock", headers=self.device("admin")).json()
         busy = [f"{row['day']}: {row['sold']} sold / {row['capacity']}" for row in stock if row["sold"]]
         print("\nPeak-day stock in use: " + ("; ".join(busy) or "none"))
+
+        wallet = WalletDemo(self.http, self.tokens, clerk)
+        wallet.run(shanghai=_number_in("31", 11), beijing=_number_in("11", 12))
+        if not wallet.audit():
+            raise SystemExit("the wallet ledger does not balance")
 
 
 def _sale(msisdn: str, ticket_type: str, carrier: str, method: str, **extra: Any) -> dict[str, Any]:
