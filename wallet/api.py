@@ -2,6 +2,7 @@
 
 from wallet.api_accounts import router as accounts_router
 from wallet.api_payments import router as payments_router
+from wallet.api_pos import router as pos_router
 from wallet.api_topups import router as topups_router
 
-ROUTERS = [accounts_router, payments_router, topups_router]
+ROUTERS = [accounts_router, payments_router, pos_router, topups_router]

@@ -46,7 +46,7 @@ async def make_payment(
     key = transfer_key(request, idempotency_key)
     if data.channel == PaymentChannel.WEB:
         if data.password is None:
-            raise ExpoError("password_required", "a web payment is confirmed with the payment password")
+            raise ExpoError("password_required", "a web payment is confirmed with the payment password", status=403)
         await accounts.verify_password(db_of(request), msisdn=number, password=data.password, now=now)
     texts: list[sms.IssuedCode] = []
 

@@ -3,7 +3,17 @@ SMS codes and outbox, recharge cards, vouchers, utility bills and the POS journa
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from expo.db import Base
@@ -80,7 +90,7 @@ class WalletTransfer(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("wallet_users.id"))
     operation: Mapped[str | None] = mapped_column(String(12))  # the risk-limited operation it counts towards
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)
-    channel: Mapped[str | None] = mapped_column(String(12))
+    channel: Mapped[str | None] = mapped_column(String(16))  # web, sms, proximity, hall_cash, online_banking ...
     fee_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     red_packet_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # part of the amount paid by red packets
     voucher_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # merchant voucher deducted from the price
@@ -241,5 +251,5 @@ class PosBatch(Base):
     entries: Mapped[int]
     net_fen: Mapped[int] = mapped_column(BigInteger)
     matched: Mapped[bool]
-    discrepancies: Mapped[str] = mapped_column(String(4000))  # JSON list
+    discrepancies: Mapped[str] = mapped_column(Text)  # JSON list; a lost journal can disagree on many serials
     uploaded_at: Mapped[datetime]

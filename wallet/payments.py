@@ -83,7 +83,9 @@ async def pay(
     kind = TransferKind.PAYMENT if merchant is not None else TransferKind.TICKET_PAYMENT
     found = await ledger.existing_transfer(session, idempotency_key=idempotency_key)
     if found is not None:
-        return PaymentOutcome(ledger.same_request(found, kind=kind.value, amount_fen=amount_fen), replayed=True)
+        # The transfer moved the price less its voucher; the replay names the price.
+        asked = amount_fen - found.voucher_fen
+        return PaymentOutcome(ledger.same_request(found, kind=kind.value, amount_fen=asked), replayed=True)
     user = await find_user(session, msisdn=msisdn)
     if merchant is not None and fee_category(merchant.category).proximity != (channel == PaymentChannel.PROXIMITY):
         where = "at a terminal" if fee_category(merchant.category).proximity else "remotely"

@@ -42,7 +42,7 @@ async def assert_nothing_posted(wallet: Wallet, msisdn: str, balance_fen: int) -
         ({"msisdn": number(99, SEGMENT)}, 404, "no_wallet"),
         ({"msisdn": "13012345678"}, 404, "no_wallet"),
         ({"channel": "proximity"}, 422, "wrong_channel"),
-        ({"password": None}, 422, "password_required"),
+        ({"password": None}, 403, "password_required"),
         ({"amount_fen": 5_001}, 402, "insufficient_funds"),
     ],
 )
