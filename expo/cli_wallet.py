@@ -4,9 +4,12 @@ import sys
 
 import click
 
-from expo.cli_support import with_db
+from expo.cli_support import parse_instant, with_db
+from expo.clock import SystemClock
 from expo.db import Database
 from wallet.audit import LedgerReport, audit_ledger
+from wallet.bills import remind_bills
+from wallet.sms import OutboxSms
 
 
 @click.group()
@@ -31,3 +34,15 @@ def wallet_check() -> None:
         click.echo(f"PROBLEM {problem}")
     click.echo("ledger OK" if report.ok else "ledger NOT OK")
     sys.exit(0 if report.ok else 1)
+
+
+@wallet.command("remind-bills")
+@click.option("--at", "at", default=None, help="ISO instant to remind as of (default: now; no zone: Shanghai time)")
+def wallet_remind_bills(at: str | None) -> None:
+    """Text every open bill due within three days that was not texted in the last 24 hours."""
+    now = parse_instant(at) if at else SystemClock().now()
+
+    async def work(database: Database) -> int:
+        return await remind_bills(database, sms=OutboxSms(database), now=now)
+
+    click.echo(f"{with_db(work)} bill reminders texted")

@@ -264,7 +264,8 @@ def parse_bill_reply(text: str) -> BillReply | None:
     if not rest:
         return BillReply(None)
     whole, _, cents = rest.partition(".")
-    if not whole.isdigit() or len(cents) > 2 or (cents and not cents.isdigit()) or len(whole) > 7:
+    # isdecimal, not isdigit: "²" is a digit that int() refuses; full-width ５０ is decimal and int() reads it.
+    if not whole.isdecimal() or len(cents) > 2 or (cents and not cents.isdecimal()) or len(whole) > 7:
         return None
     fen = int(whole) * 100 + int(cents.ljust(2, "0") or 0)
     return BillReply(fen) if fen > 0 else None
