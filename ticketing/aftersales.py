@@ -1,4 +1,4 @@
-"""After the sale: voids, refunds, cash-on-delivery confirmation, and the bank's late answers."""
+"""After the sale: voids, refunds, cash-on-delivery and wallet-code confirmation, and the bank's late answers."""
 
 from datetime import datetime
 
@@ -9,10 +9,10 @@ from expo.access.rules import Principal
 from expo.bank import BankGateway, BankResult, BankStatus
 from expo.clock import expo_local
 from expo.errors import Conflict, ExpoError, NotFound
-from ticketing import stock
+from ticketing import stock, wallet_payments
 from ticketing.journal import record_event
 from ticketing.models import Order, Payment, Ticket
-from ticketing.orders import OrderView, lock_order, order_parts
+from ticketing.orders import OrderView, load_order, lock_order, order_parts
 from ticketing.rules import EXPO_LAST_DAY
 from ticketing.sales import mark_paid
 from ticketing.sales_rules import (
@@ -21,6 +21,7 @@ from ticketing.sales_rules import (
     OrderStatus,
     PaymentMethod,
     TicketStatus,
+    check_awaiting_code,
     check_may_reverse,
     check_refund,
     check_void,
@@ -36,11 +37,12 @@ async def void_sale(
     order = view.order
     check_void(
         status=OrderStatus(order.status),
+        method=PaymentMethod(order.payment_method),
         paid_day=expo_local(order.paid_at).date() if order.paid_at else None,
         today=expo_local(now).date(),
         tickets_unused=_all_unused(await _affected_tickets(session, view)),
     )
-    await _pay_back(session, view, kind="void", bank=bank, now=now)
+    await _pay_back(session, view, kind="void", bank=bank, now=now)  # before the stock: its row locks last
     await _close(session, view, ticket_status=TicketStatus.VOID, order_status=OrderStatus.VOID, by=actor, now=now)
     return view
 
@@ -98,7 +100,32 @@ async def confirm_delivery(
     if collected_fen != order.amount_fen:
         raise ExpoError("amount_mismatch", f"collected {collected_fen} fen, but the order is {order.amount_fen} fen")
     view = await order_parts(session, order)
-    mark_paid(session, order, _charge_of(view), view.tickets, by=courier, now=now, external_ref=receipt)
+    mark_paid(session, order, charge_of(view), view.tickets, by=courier, now=now, external_ref=receipt)
+    return view
+
+
+async def wallet_order(session: AsyncSession, *, actor: Principal, order_id: int) -> OrderView:
+    """A wallet order of the actor's channel that waits for its texted code (or was paid by it already)."""
+    order = await load_order(session, reader=actor, order_id=order_id)
+    check_may_reverse(actor_role=actor.role, actor_hall=actor.hall, channel=Channel(order.channel), hall=order.hall)
+    check_awaiting_code(status=OrderStatus(order.status), method=PaymentMethod(order.payment_method))
+    return await order_parts(session, order)
+
+
+async def confirm_wallet_payment(session: AsyncSession, *, actor: Principal, order_id: int, now: datetime) -> OrderView:
+    """The buyer's code was right: the held money moves to the bureau's receivable, the tickets are issued.
+
+    A paid order is returned as it stands, so a retried confirmation gets the same answer.
+    """
+    order = await lock_order(session, actor=actor, order_id=order_id)
+    view = await wallet_order(session, actor=actor, order_id=order.id)
+    if order.status == OrderStatus.PAID:
+        return view
+    if order.expires_at is not None and order.expires_at <= now:
+        raise Conflict("order_expired", f"order {order.id} was not confirmed in time")
+    charge = charge_of(view)
+    await wallet_payments.capture_hold(session, charge=charge, now=now)
+    mark_paid(session, order, charge, view.tickets, by=actor, now=now, external_ref=None)
     return view
 
 
@@ -107,7 +134,7 @@ async def settle_bank_answer(
 ) -> None:
     """Apply a late bank answer to an order waiting for it; a confirmation after expiry is refunded."""
     view = await order_parts(session, order)
-    charge = _charge_of(view)
+    charge = charge_of(view)
     if result.status == BankStatus.PENDING or charge.status != "pending":
         return
     if order.status == OrderStatus.AWAITING_PAYMENT:
@@ -145,8 +172,11 @@ async def settle_bank_answer(
 
 
 async def expire_order(session: AsyncSession, *, order: Order, now: datetime, reason: str) -> None:
-    """An order not paid within its window expires: tickets cancelled, stock released."""
+    """An order not paid within its window expires: tickets cancelled, a wallet hold let go, stock released."""
     view = await order_parts(session, order)
+    charge = charge_of(view)
+    if charge.method == PaymentMethod.WALLET:
+        await wallet_payments.release_hold(session, charge=charge, now=now)  # before the stock: its row locks last
     await _close(
         session,
         view,
@@ -156,7 +186,6 @@ async def expire_order(session: AsyncSession, *, order: Order, now: datetime, re
         now=now,
         detail=reason,
     )
-    charge = _charge_of(view)
     if charge.method not in GATEWAY_METHODS:
         charge.status = "cancelled"
 
@@ -165,7 +194,8 @@ def _all_unused(tickets: list[Ticket]) -> bool:
     return all(t.status == TicketStatus.ISSUED and t.entries_used == 0 for t in tickets)
 
 
-def _charge_of(view: OrderView) -> Payment:
+def charge_of(view: OrderView) -> Payment:
+    """The order's charge: the money it was (or is to be) paid with."""
     for payment in view.payments:
         if payment.kind == "charge":
             return payment
@@ -173,14 +203,20 @@ def _charge_of(view: OrderView) -> Payment:
 
 
 async def _pay_back(session: AsyncSession, view: OrderView, *, kind: str, bank: BankGateway, now: datetime) -> None:
-    """Record the money going back the way it came; gateway payments are refunded at the bank."""
-    charge = _charge_of(view)
+    """Record the money going back the way it came: refunded at the bank, or to the wallet out of the bureau's
+    receivable; a wallet payment still held is let go instead (nothing was taken, nothing goes back)."""
+    charge = charge_of(view)
     external_ref = None
     if PaymentMethod(charge.method) in GATEWAY_METHODS:
         result = await bank.refund(reference=charge.reference, amount_fen=charge.amount_fen)
         if result.status != BankStatus.APPROVED:
             raise ExpoError("bank_refund_failed", "the bank did not accept the refund; try again", status=502)
         external_ref = result.bank_ref
+    elif charge.method == PaymentMethod.WALLET:
+        if charge.status == "pending":
+            await wallet_payments.release_hold(session, charge=charge, now=now)
+            return
+        external_ref = await wallet_payments.refund_to_wallet(session, charge=charge, step=kind, now=now)
     session.add(
         Payment(
             order_id=view.order.id,

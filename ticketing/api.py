@@ -12,7 +12,7 @@ from expo.errors import Unauthorized
 from expo.http import allow, clock_of, db_of, idempotent_reply, json_reply, principal_of, settings_of
 from expo.provinces import PROVINCES, normalize_msisdn, province
 from expo.segments import home_province
-from ticketing import aftersales, orders, sales, stock, upgrades
+from ticketing import aftersales, orders, sales, stock, upgrades, wallet_payments
 from ticketing.rules import CATALOGUE
 from ticketing.sales_rules import OrderStatus
 from ticketing.schemas import (
@@ -25,12 +25,14 @@ from ticketing.schemas import (
     ProvinceOut,
     SaleIn,
     UpgradeIn,
+    WalletCodeIn,
     event_out,
     order_out,
     stock_out,
     view_out,
 )
-from ticketing.sweeps import apply_bank_notification
+from ticketing.sweeps import apply_bank_notification, apply_wallet_code
+from wallet.http import sms_of, terms_of
 
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
 SELLERS = (Role.HALL_CLERK, Role.HOTLINE_AGENT, Role.WEB)
@@ -40,7 +42,9 @@ AnyRequest = Request[Any, Any, Any]
 
 
 def _payment_details(payment: PaymentIn) -> sales.PaymentDetails:
-    return sales.PaymentDetails(method=payment.method, account=payment.account, approval_code=payment.approval_code)
+    return sales.PaymentDetails(
+        method=payment.method, account=payment.account, approval_code=payment.approval_code, password=payment.password
+    )
 
 
 @get("/catalogue")
@@ -98,13 +102,25 @@ async def set_day_capacity(request: AnyRequest, day: FromPath[date], data: JSONB
 async def create_order(
     request: AnyRequest, data: JSONBody[SaleIn], idempotency_key: IdempotencyKey = None
 ) -> Response[bytes]:
-    """Sell tickets through the caller's channel: 201 when paid, 202 while payment or delivery is awaited."""
+    """Sell tickets through the caller's channel: 201 when paid, 202 while payment or delivery is awaited.
+
+    A 12580 wallet sale texts the buyer a code once it is committed; the agent submits it to confirm.
+    """
     seller = principal_of(request)
     now = clock_of(request).now()
     terms = request.app.state.sale_terms
+    await wallet_payments.verify_web_password(
+        db_of(request),
+        seller=seller,
+        method=data.payment.method,
+        msisdn=data.msisdn,
+        password=data.payment.password,
+        now=now,
+    )
+    texts: list[tuple[str, str]] = []
 
     async def work(session: Any) -> tuple[int, Any]:
-        view = await sales.sell_ticket(
+        sale = await sales.sell_ticket(
             session,
             seller=seller,
             idempotency_key=idempotency_key or "",
@@ -118,10 +134,18 @@ async def create_order(
             concession_id_last4=data.concession.id_last4 if data.concession else None,
             terms=terms,
             now=now,
+            wallet_terms=terms_of(request),
         )
-        return (201 if view.order.status == OrderStatus.PAID else 202), view_out(view)
+        order = sale.view.order
+        if sale.code is not None:
+            text = wallet_payments.code_text(amount_fen=order.amount_fen, order_id=order.id, digits=sale.code.digits)
+            texts.append((order.msisdn, text))
+        return (201 if order.status == OrderStatus.PAID else 202), view_out(sale.view)
 
-    return await idempotent_reply(request, key=idempotency_key, work=work)
+    reply = await idempotent_reply(request, key=idempotency_key, work=work)
+    for msisdn, text in texts:  # only after the commit: a code for a sale that was rolled back is never sent
+        await sms_of(request).send(msisdn=msisdn, text=text, now=now)
+    return reply
 
 
 @post("/tickets/{ticket_id:int}/upgrade", guards=[allow(Role.HALL_CLERK)])
@@ -213,6 +237,17 @@ async def refund_order(
     return await idempotent_reply(request, key=idempotency_key, work=work)
 
 
+@post("/orders/{order_id:int}/wallet-confirmation", guards=[allow(Role.HOTLINE_AGENT, Role.WEB)])
+async def confirm_wallet_payment(
+    request: AnyRequest, order_id: FromPath[int], data: JSONBody[WalletCodeIn]
+) -> Response[bytes]:
+    """The code texted to the buyer of a held wallet payment: right, the order is paid; too late, it expires."""
+    view = await apply_wallet_code(
+        db_of(request), actor=principal_of(request), order_id=order_id, code=data.code, now=clock_of(request).now()
+    )
+    return json_reply(view_out(view), status=200)
+
+
 @post("/orders/{order_id:int}/delivery", guards=[allow(Role.COURIER)])
 async def confirm_delivery(
     request: AnyRequest,
@@ -270,6 +305,7 @@ router = Router(
         list_orders,
         void_order,
         refund_order,
+        confirm_wallet_payment,
         confirm_delivery,
         bank_notification,
     ],

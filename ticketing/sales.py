@@ -3,13 +3,16 @@
 One sale is one transaction. The bank (if any) is asked before anything is written; the rows then go
 in once, already in their state. Dated tickets take their day's stock as the last statement, so the
 hot row is locked only until the commit. If the day sells out or the number wins another ticket
-meanwhile, an approved charge is refunded at the bank before the refusal.
+meanwhile, an approved charge is refunded at the bank before the refusal. A wallet payment is made
+inside the transaction instead (on the web its password is checked before), so a refusal or a lost
+race undoes it together with everything else.
 """
 
 import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Self
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +24,7 @@ from expo.clock import expo_local
 from expo.errors import Conflict, ExpoError
 from expo.provinces import normalize_msisdn
 from expo.segments import home_province
-from ticketing import stock
+from ticketing import stock, wallet_payments
 from ticketing.journal import record_event
 from ticketing.models import Order, Payment, Ticket
 from ticketing.orders import OrderView
@@ -34,16 +37,30 @@ from ticketing.sales_rules import (
     TicketStatus,
     channel_for,
     check_order_shape,
+    check_wallet_password,
 )
+from wallet.models import WalletTransfer
+from wallet.payments import PaymentTerms
+from wallet.rules import TransferState
+from wallet.sms import IssuedCode
 
 
 @dataclass(frozen=True)
 class PaymentDetails:
-    """How the buyer pays: the method, and the card/account or the counter POS approval code."""
+    """How the buyer pays: the method, and the card/account, the counter POS approval code or the wallet password."""
 
     method: PaymentMethod
     account: str | None = None
     approval_code: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class Sale:
+    """The order sold, and the code to text its buyer when a wallet payment waits for it."""
+
+    view: OrderView
+    code: IssuedCode | None = None
 
 
 @dataclass(frozen=True)
@@ -77,8 +94,12 @@ async def sell_ticket(
     concession_id_last4: str | None,
     terms: SaleTerms,
     now: datetime,
-) -> OrderView:
-    """Sell `quantity` tickets of one type to one phone number through the seller's channel."""
+    wallet_terms: PaymentTerms | None = None,
+) -> Sale:
+    """Sell `quantity` tickets of one type to one phone number through the seller's channel.
+
+    A web wallet payment's password is verified by the caller first (`wallet_payments.verify_web_password`).
+    """
     channel = channel_for(seller.role)
     kind = ticket_kind(ticket_type)
     check_sale(kind=kind, visit_day=visit_day, today=expo_local(now).date())
@@ -91,6 +112,7 @@ async def sell_ticket(
         concession_category=concession_category,
     )
     check_payment_details(payment)
+    check_wallet_password(channel=channel, method=payment.method, password_given=payment.password is not None)
     number = normalize_msisdn(msisdn)
     home = await home_province(session, msisdn=number)
     if carrier != Carrier.PHYSICAL:
@@ -100,7 +122,21 @@ async def sell_ticket(
 
     amount = kind.price_fen * quantity
     reference = payment_reference(credential_id=seller.credential_id, idempotency_key=idempotency_key)
-    collected = await _collect(payment, reference=reference, amount_fen=amount, terms=terms, now=now)
+    code = None
+    if payment.method == PaymentMethod.WALLET:
+        paid = await wallet_payments.charge_wallet(
+            session,
+            channel=channel,
+            msisdn=number,
+            amount_fen=amount,
+            reference=reference,
+            terms=wallet_terms,
+            credential_id=seller.credential_id,
+            now=now,
+        )
+        collected, code = _Collected.from_wallet(paid.transfer), paid.code
+    else:
+        collected = await _collect(payment, reference=reference, amount_fen=amount, terms=terms, now=now)
     try:
         view = await _write_sale(
             session,
@@ -128,7 +164,7 @@ async def sell_ticket(
         if isinstance(exc, IntegrityError):
             raise _unused_ticket_exists(number) from exc
         raise
-    return view
+    return Sale(view, code)
 
 
 @dataclass(frozen=True)
@@ -138,6 +174,12 @@ class _Collected:
     status: OrderStatus
     external_ref: str | None
     expires_at: datetime | None
+
+    @classmethod
+    def from_wallet(cls, transfer: WalletTransfer) -> Self:
+        """A wallet transfer posted at once pays the order; a held one leaves it waiting until the hold expires."""
+        posted = transfer.state == TransferState.POSTED.value
+        return cls(OrderStatus.PAID if posted else OrderStatus.AWAITING_PAYMENT, str(transfer.id), transfer.expires_at)
 
 
 async def _collect(

@@ -19,6 +19,7 @@ class PaymentMethod(StrEnum):
     CREDIT_CARD = "credit_card"  # 12580, charged through the bank gateway
     COD = "cod"  # 12580 physical ticket, cash on delivery
     ONLINE_BANKING = "online_banking"  # web/OTA, through the bank gateway
+    WALLET = "wallet"  # the buyer's mobile wallet: the password on the web, a texted code through 12580
 
 
 class Carrier(StrEnum):
@@ -28,7 +29,7 @@ class Carrier(StrEnum):
 
 
 class OrderStatus(StrEnum):
-    AWAITING_PAYMENT = "awaiting_payment"  # the bank has not confirmed yet
+    AWAITING_PAYMENT = "awaiting_payment"  # the bank has not confirmed yet, or the buyer not the wallet's code
     AWAITING_DELIVERY = "awaiting_delivery"  # cash on delivery, courier on the way
     PAID = "paid"
     EXPIRED = "expired"  # never paid in time; its stock is released
@@ -49,8 +50,8 @@ CHANNEL_OF_ROLE = {Role.HALL_CLERK: Channel.HALL, Role.HOTLINE_AGENT: Channel.HO
 
 METHODS = {
     Channel.HALL: frozenset({PaymentMethod.CASH, PaymentMethod.BANK_CARD}),
-    Channel.HOTLINE: frozenset({PaymentMethod.CREDIT_CARD, PaymentMethod.COD}),
-    Channel.WEB: frozenset({PaymentMethod.ONLINE_BANKING}),
+    Channel.HOTLINE: frozenset({PaymentMethod.CREDIT_CARD, PaymentMethod.COD, PaymentMethod.WALLET}),
+    Channel.WEB: frozenset({PaymentMethod.ONLINE_BANKING, PaymentMethod.WALLET}),
 }
 CARRIERS = {
     Channel.HALL: frozenset({Carrier.EXPO_CARD}),
@@ -99,8 +100,23 @@ def check_order_shape(
         raise ExpoError("concession_not_applicable", "only concession tickets take a concession category")
 
 
-def check_void(*, status: OrderStatus, paid_day: date | None, today: date, tickets_unused: bool) -> None:
-    """A paid sale is voided only on the day it was paid and before any ticket is used."""
+def check_wallet_password(*, channel: Channel, method: PaymentMethod, password_given: bool) -> None:
+    """A web wallet payment is confirmed with the payment password; nothing else carries one: a 12580 agent
+    never hears it (the buyer confirms a texted code instead)."""
+    if method == PaymentMethod.WALLET and channel == Channel.WEB:
+        if not password_given:
+            raise ExpoError("password_required", "a web wallet payment is confirmed with the payment password")
+    elif password_given:
+        raise ExpoError("password_not_allowed", f"a {method} payment through the {channel} channel takes no password")
+
+
+def check_void(
+    *, status: OrderStatus, method: PaymentMethod, paid_day: date | None, today: date, tickets_unused: bool
+) -> None:
+    """A paid sale is voided only on the day it was paid and before any ticket is used; a wallet payment still
+    waiting for its texted code may be voided any time (nothing was taken: the hold is let go)."""
+    if status == OrderStatus.AWAITING_PAYMENT and method == PaymentMethod.WALLET:
+        return
     if status != OrderStatus.PAID:
         raise ExpoError("not_voidable", f"an order that is {status} cannot be voided", status=409)
     if paid_day != today:
@@ -119,9 +135,18 @@ def check_refund(*, status: OrderStatus, tickets_unused: bool, closes_on: date, 
         raise ExpoError("refund_window_passed", f"refunds closed on {closes_on.isoformat()}", status=409)
 
 
+def check_awaiting_code(*, status: OrderStatus, method: PaymentMethod) -> None:
+    """Only a wallet order waiting for its texted code takes one (a paid one is answered as it stands, for retries)."""
+    if method != PaymentMethod.WALLET or status not in (OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID):
+        raise ExpoError(
+            "not_awaiting_payment", f"this {method} order is {status}, not waiting for a wallet code", status=409
+        )
+
+
 def check_may_reverse(*, actor_role: Role, actor_hall: str | None, channel: Channel, hall: str | None) -> None:
-    """Voids and refunds are done by the selling channel (and hall), or by the operator's back office."""
+    """Voids, refunds and wallet-code confirmations are done by the selling channel (and hall), or by the
+    operator's back office."""
     if actor_role == Role.ADMIN:
         return
     if CHANNEL_OF_ROLE.get(actor_role) != channel or (channel == Channel.HALL and actor_hall != hall):
-        raise Forbidden("not_your_sale", "only the selling channel (and hall) can void or refund this sale")
+        raise Forbidden("not_your_sale", "only the selling channel (and hall) can act on this sale")

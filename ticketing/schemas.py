@@ -20,6 +20,11 @@ class PaymentIn(Struct, forbid_unknown_fields=True):
     method: PaymentMethod
     account: Annotated[str, Meta(min_length=4, max_length=32, pattern=r"^\d+$")] | None = None
     approval_code: ShortText | None = None
+    password: Annotated[str, Meta(min_length=1, max_length=32)] | None = None  # web wallet payments only
+
+
+class WalletCodeIn(Struct, forbid_unknown_fields=True):
+    code: Annotated[str, Meta(pattern=r"^\d{6}$")]  # the code texted to the buyer, read out to the agent
 
 
 class ConcessionIn(Struct, forbid_unknown_fields=True):

@@ -1,4 +1,5 @@
-"""Background resolution of unpaid orders: ask the bank about silent payments, expire what is overdue.
+"""Resolution of unpaid orders: ask the bank about silent payments, expire what is overdue, and apply the
+late answers that arrive by themselves (the bank's notifications, the buyer's wallet code).
 
 Each order is handled in its own short transaction under its row lock, so several workers (or the
 `expo orders sweep` command) can sweep at once without doing anything twice.
@@ -11,12 +12,21 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from expo.access.rules import Principal
 from expo.bank import BankGateway, BankResult, BankStatus, BankTimeout
 from expo.db import Database
-from expo.errors import ExpoError
-from ticketing.aftersales import expire_order, orders_due, settle_bank_answer
+from expo.errors import Conflict, ExpoError
+from ticketing import wallet_payments
+from ticketing.aftersales import (
+    charge_of,
+    confirm_wallet_payment,
+    expire_order,
+    orders_due,
+    settle_bank_answer,
+    wallet_order,
+)
 from ticketing.models import Order, Payment
-from ticketing.orders import lock_order
+from ticketing.orders import OrderView, lock_order
 from ticketing.sales_rules import GATEWAY_METHODS, OrderStatus, PaymentMethod
 
 log = logging.getLogger("expo.sweeps")
@@ -108,3 +118,35 @@ async def apply_bank_notification(
         order = await lock_order(session, actor=None, order_id=order_id)
         await settle_bank_answer(session, order=order, result=BankResult(status, bank_ref=bank_ref), bank=bank, now=now)
         return order.status
+
+
+async def apply_wallet_code(db: Database, *, actor: Principal, order_id: int, code: str, now: datetime) -> OrderView:
+    """The buyer's texted code for a held wallet payment: right, the order is paid; wrong, the try counts;
+    too late (the code or the hold expired), the order expires and its hold and stock are released."""
+    async with db.read() as session:
+        view = await wallet_order(session, actor=actor, order_id=order_id)
+    order = view.order
+    if order.status == OrderStatus.AWAITING_PAYMENT:
+        late = order.expires_at is not None and order.expires_at <= now
+        if not late:
+            try:
+                await wallet_payments.use_order_code(
+                    db, charge=charge_of(view), msisdn=order.msisdn, digits=code, now=now
+                )
+            except ExpoError as exc:
+                if exc.code != "code_expired":
+                    raise  # a wrong code (counted), a used or exhausted one: the order keeps waiting
+                late = True
+        if late:
+            await _expire_unconfirmed(db, order_id=order.id, now=now)
+            raise Conflict("order_expired", f"order {order.id} was not confirmed in time; it has expired")
+    async with db.write() as session:
+        return await confirm_wallet_payment(session, actor=actor, order_id=order.id, now=now)
+
+
+async def _expire_unconfirmed(db: Database, *, order_id: int, now: datetime) -> None:
+    # Its own transaction: the expiry stands although the request that found it is refused.
+    async with db.write() as session:
+        order = await lock_order(session, actor=None, order_id=order_id)
+        if order.status == OrderStatus.AWAITING_PAYMENT:
+            await expire_order(session, order=order, now=now, reason="the wallet code was not confirmed in time")

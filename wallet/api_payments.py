@@ -126,6 +126,8 @@ async def refund_payment(
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
         payment = await payments.lock_payment(session, transfer_id=payment_id)
+        if payment.kind == TransferKind.TICKET_PAYMENT.value:
+            raise ExpoError("refund_through_order", "Expo tickets are refunded through their order", status=409)
         _check_merchant(caller, (await describe(session, payment)).merchant)
         refund = await payments.refund_payment(
             session,
