@@ -25,6 +25,7 @@ from wallet.api import ROUTERS as WALLET_ROUTERS
 from wallet.limits import load_limits
 from wallet.payments import PaymentTerms
 from wallet.sms import OutboxSms, SmsGateway
+from wallet.sweeps import sweep_wallet
 
 log = logging.getLogger("expo")
 
@@ -105,6 +106,10 @@ async def _sweep_forever(app: Litestar) -> None:
             await sweep_unpaid(state.db, bank=state.bank, now=state.clock.now())
         except Exception:
             log.exception("sweep of unpaid orders failed; retrying next interval")
+        try:
+            await sweep_wallet(state.db, bank=state.bank, now=state.clock.now())
+        except Exception:
+            log.exception("sweep of the wallet failed; retrying next interval")
 
 
 def app_from_env() -> Litestar:

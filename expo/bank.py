@@ -1,4 +1,4 @@
-"""The bank gateway boundary: card and online-banking charges, their status queries and refunds.
+"""The bank gateway boundary: card and online-banking charges, payouts to cards, status queries and refunds.
 
 Banks de-duplicate on the merchant's reference, so repeating a charge with the same reference never
 charges twice. `InMemoryBank` stands in for a real acquirer; like a payment provider's test cards, the
@@ -6,6 +6,8 @@ last four digits of the account choose its behaviour, so every worker of a serve
   ...0002 declines; ...0003 charges but the answer times out (a query later says approved);
   ...0004 answers "pending" and confirms late (by query or by a signed notification);
   anything else approves at once.
+A payout (a wallet withdrawal to a card) to ...0002 is declined at once; any other is accepted as "pending"
+and paid within working days, so a later query says approved.
 """
 
 import asyncio
@@ -46,6 +48,10 @@ class BankGateway(Protocol):
 
     async def refund(self, *, reference: str, amount_fen: int) -> BankResult: ...
 
+    async def payout(self, *, reference: str, account: str, amount_fen: int) -> BankResult:
+        """Pay money out to a card or account; banks answer "pending" and pay within 1-3 working days."""
+        ...
+
 
 def mask_account(account: str) -> str:
     """Only the last four digits of a card or account are ever stored."""
@@ -82,6 +88,15 @@ class InMemoryBank:
 
     async def refund(self, *, reference: str, amount_fen: int) -> BankResult:
         return BankResult(BankStatus.APPROVED, bank_ref=_bank_ref("refund:" + reference))
+
+    async def payout(self, *, reference: str, account: str, amount_fen: int) -> BankResult:
+        if self._latency:
+            await asyncio.sleep(self._latency)
+        if amount_fen <= 0:
+            return BankResult(BankStatus.DECLINED, reason="invalid_amount")
+        if account.endswith("0002"):
+            return BankResult(BankStatus.DECLINED, reason="account_closed")
+        return BankResult(BankStatus.PENDING, bank_ref=_bank_ref("payout:" + reference))
 
 
 def sign_notification(secret: str, body: bytes) -> str:

@@ -4,12 +4,15 @@ import sys
 
 import click
 
+from expo.bank import InMemoryBank
 from expo.cli_support import parse_instant, with_db
 from expo.clock import SystemClock
 from expo.db import Database
 from wallet.audit import LedgerReport, audit_ledger
 from wallet.bills import remind_bills
+from wallet.recharge_cards import IssuedCard, issue_recharge_cards
 from wallet.sms import OutboxSms
+from wallet.sweeps import sweep_wallet
 
 
 @click.group()
@@ -46,3 +49,36 @@ def wallet_remind_bills(at: str | None) -> None:
         return await remind_bills(database, sms=OutboxSms(database), now=now)
 
     click.echo(f"{with_db(work)} bill reminders texted")
+
+
+@wallet.command("sweep")
+@click.option("--at", "at", default=None, help="ISO instant to sweep as of (default: now; no zone: Shanghai time)")
+def wallet_sweep(at: str | None) -> None:
+    """Void lapsed SMS payment holds; settle waiting bank top-ups and withdrawals by asking the bank."""
+    now = parse_instant(at) if at else SystemClock().now()
+    report = with_db(lambda database: sweep_wallet(database, bank=InMemoryBank(), now=now))
+    click.echo(
+        f"holds voided {report.holds_voided}; top-ups posted {report.top_ups_posted}, voided {report.top_ups_voided}; "
+        f"withdrawals paid {report.withdrawals_paid}, failed {report.withdrawals_failed}"
+    )
+
+
+@wallet.group("recharge-cards")
+def recharge_cards() -> None:
+    """Prepaid recharge cards."""
+
+
+@recharge_cards.command("issue")
+@click.option("--count", type=int, required=True, help="How many cards.")
+@click.option("--face-value-fen", type=int, required=True, help="Each card's face value in fen.")
+@click.option("--batch", required=True, help="The batch name (issued once).")
+def recharge_cards_issue(count: int, face_value_fen: int, batch: str) -> None:
+    """Issue a batch of cards and print each serial and PIN, once: only the PINs' digests are kept."""
+    now = SystemClock().now()
+
+    async def work(database: Database) -> list[IssuedCard]:
+        async with database.write() as session:
+            return await issue_recharge_cards(session, count=count, face_value_fen=face_value_fen, batch=batch, now=now)
+
+    for card in with_db(work):
+        click.echo(f"{card.serial} {card.pin}")

@@ -98,7 +98,8 @@ class WalletTransfer(Base):
     original_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("wallet_transfers.id"), index=True
     )  # refunds
-    reference: Mapped[str | None] = mapped_column(String(64))  # the bank's or the merchant's reference
+    # The bank's or the merchant's reference; bank notifications look transfers up by it.
+    reference: Mapped[str | None] = mapped_column(String(64), index=True)
     description: Mapped[str | None] = mapped_column(String(200))
     credential_id: Mapped[int | None] = mapped_column(ForeignKey("credentials.id"))
     created_at: Mapped[datetime]

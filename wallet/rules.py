@@ -23,7 +23,7 @@ class AccountKind(StrEnum):
     BUREAU_RECEIVABLE = "bureau_receivable"  # wallet-paid ticket proceeds owed to Shanghai and the bureau
     BANK_SETTLEMENT = "bank_settlement"  # money moving through the banks (top-ups in, withdrawals out)
     HALL_CASH = "hall_cash"  # one per province: cash taken at hall counters
-    RECHARGE_CARDS = "recharge_cards"  # face value of sold recharge cards, owed until redeemed
+    RECHARGE_CARDS = "recharge_cards"  # pays out the face value of each redeemed recharge card (goes negative)
     MARKETING = "marketing"  # the red-packet budget
     OPERATOR_FUNDS = "operator_funds"  # the operator's own money that funds the marketing budget
     SUSPENSE = "suspense"  # money whose home is not known yet

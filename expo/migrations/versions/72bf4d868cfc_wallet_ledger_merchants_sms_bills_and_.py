@@ -124,6 +124,7 @@ def upgrade() -> None:
     with op.batch_alter_table('wallet_transfers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_wallet_transfers_merchant_id'), ['merchant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_wallet_transfers_original_id'), ['original_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_wallet_transfers_reference'), ['reference'], unique=False)
         batch_op.create_index('ix_wallet_transfers_state_expires_at', ['state', 'expires_at'], unique=False)
         batch_op.create_index('ix_wallet_transfers_usage', ['user_id', 'operation', 'created_at'], unique=False)
 
@@ -291,6 +292,7 @@ def downgrade() -> None:
     with op.batch_alter_table('wallet_transfers', schema=None) as batch_op:
         batch_op.drop_index('ix_wallet_transfers_usage')
         batch_op.drop_index('ix_wallet_transfers_state_expires_at')
+        batch_op.drop_index(batch_op.f('ix_wallet_transfers_reference'))
         batch_op.drop_index(batch_op.f('ix_wallet_transfers_original_id'))
         batch_op.drop_index(batch_op.f('ix_wallet_transfers_merchant_id'))
 
