@@ -162,7 +162,7 @@ class Demo:
         busy = [f"{row['day']}: {row['sold']} sold / {row['capacity']}" for row in stock if row["sold"]]
         print("\nPeak-day stock in use: " + ("; ".join(busy) or "none"))
 
-        wallet = WalletDemo(self.http, self.tokens, clerk)
+        wallet = WalletDemo(self.http, self.tokens, clerk, agent)
         wallet.run(shanghai=_number_in("31", 11), beijing=_number_in("11", 12))
         if not wallet.audit():
             raise SystemExit("the wallet ledger does not balance")
