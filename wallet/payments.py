@@ -81,12 +81,15 @@ async def pay(
     """Pay `amount_fen` to a merchant (or, with no merchant, for Expo tickets) from a phone number's wallet."""
     check_amount(amount_fen)
     kind = TransferKind.PAYMENT if merchant is not None else TransferKind.TICKET_PAYMENT
+    user = await find_user(session, msisdn=msisdn)
+    # The payer's lock first: a duplicate of this request sent at the same time waits here, then finds
+    # the transfer the first one made instead of colliding with it on the key.
+    await ledger.lock_account(session, user.account_id)
     found = await ledger.existing_transfer(session, idempotency_key=idempotency_key)
     if found is not None:
         # The transfer moved the price less its voucher; the replay names the price.
         asked = amount_fen - found.voucher_fen
         return PaymentOutcome(ledger.same_request(found, kind=kind.value, amount_fen=asked), replayed=True)
-    user = await find_user(session, msisdn=msisdn)
     if merchant is not None and fee_category(merchant.category).proximity != (channel == PaymentChannel.PROXIMITY):
         where = "at a terminal" if fee_category(merchant.category).proximity else "remotely"
         raise ExpoError("wrong_channel", f"merchant {merchant.code} takes payments {where}")
@@ -95,7 +98,6 @@ async def pay(
     )
     voucher_fen = min(voucher.value_fen, amount_fen) if voucher else 0
     payable = amount_fen - voucher_fen
-    await ledger.lock_account(session, user.account_id)
     red = await ledger.lock_account(session, user.red_packet_account_id)
     await check_user_limits(
         session, user=user, operation=LimitedOperation.PAYMENT, amount_fen=payable, limits=terms.limits, now=now
@@ -144,17 +146,19 @@ async def payment_legs(
         leg(accounts[user.account_id], -(transfer.amount_fen - transfer.red_packet_fen)),
         leg(payee, transfer.amount_fen - transfer.fee_fen),
     ]
-    for province, share in _fee_shares(transfer, user=user, merchant=merchant).items():
+    for province, share in _fee_shares(transfer, transfer.fee_fen, user=user, merchant=merchant).items():
         fee_account = await ledger.operator_account(session, AccountKind.FEE_INCOME, province_code=province, now=now)
         legs.append(leg(fee_account, share))
     return legs
 
 
-def _fee_shares(transfer: WalletTransfer, *, user: WalletUser, merchant: Merchant | None) -> dict[str, int]:
+def _fee_shares(
+    transfer: WalletTransfer, fee_fen: int, *, user: WalletUser, merchant: Merchant | None
+) -> dict[str, int]:
     if merchant is None:
         return {}
     return fee_shares(
-        transfer.fee_fen,
+        fee_fen,
         proximity=transfer.channel == PaymentChannel.PROXIMITY.value,
         user_province=user.province_code,
         merchant_province=merchant.province_code,
@@ -259,11 +263,16 @@ async def refund_payment(
 
     red_back = back(payment.red_packet_fen)
     legs = [leg(accounts[user.red_packet_account_id], red_back), leg(accounts[user.account_id], amount_fen - red_back)]
-    fee_back = 0
-    for province, share in _fee_shares(payment, user=user, merchant=merchant).items():
+    # The fee comes back pro rata as a whole, split between the provinces as the fee was: rounding each
+    # province's share on its own could take more from the payee than it was paid for this payment.
+    fee_before = part_refunded(
+        payment.fee_fen, whole_fen=payment.amount_fen, refunded_before=0, refunding=payment.refunded_fen
+    )
+    fee_back = back(payment.fee_fen)
+    shares_before = _fee_shares(payment, fee_before, user=user, merchant=merchant)
+    for province, share in _fee_shares(payment, fee_before + fee_back, user=user, merchant=merchant).items():
         fee_account = await ledger.operator_account(session, AccountKind.FEE_INCOME, province_code=province, now=now)
-        legs.append(leg(fee_account, -back(share)))
-        fee_back += back(share)
+        legs.append(leg(fee_account, -(share - shares_before.get(province, 0))))
     legs.append(leg(payee, -(amount_fen - fee_back)))
     refund = WalletTransfer(
         idempotency_key=idempotency_key,

@@ -81,14 +81,16 @@ async def start_top_up(
 ) -> tuple[WalletTransfer, WalletUser, bool]:
     """The top-up's transfer row (pending), after the amount and the user's limits are checked; or the replayed one."""
     check_amount(amount_fen)
-    found = await ledger.existing_transfer(session, idempotency_key=idempotency_key)
-    if found is not None:
-        ledger.same_request(found, kind=TransferKind.TOP_UP.value, amount_fen=amount_fen)
-        user = await session.get(WalletUser, found.user_id)
-        assert user is not None
-        return found, user, True
     user = await find_user(session, msisdn=msisdn)
+    # The payee's lock first: a duplicate of this request sent at the same time waits here, then finds
+    # the transfer the first one made instead of colliding with it on the key.
     await ledger.lock_account(session, user.account_id)
+    found = await ledger.existing_transfer(session, idempotency_key=idempotency_key)
+    if found is not None and found.user_id == user.id:
+        ledger.same_request(found, kind=TransferKind.TOP_UP.value, amount_fen=amount_fen)
+        return found, user, True
+    if found is not None:
+        raise ExpoError("idempotency_key_reused", "this idempotency key was used for another transfer", status=422)
     await check_user_limits(
         session, user=user, operation=LimitedOperation.TOP_UP, amount_fen=amount_fen, limits=limits, now=now
     )
