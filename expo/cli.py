@@ -13,6 +13,7 @@ from expo.access.rules import Role
 from expo.access.service import create_credential, create_staff
 from expo.bank import InMemoryBank
 from expo.bootstrap import create_demo_principals, load_reference_data
+from expo.cli_card import card
 from expo.cli_support import parse_instant, with_db
 from expo.cli_wallet import wallet
 from expo.clock import EXPO_TZ, SystemClock
@@ -198,6 +199,7 @@ def demo(port: int, workers: int) -> None:
 
 
 main.add_command(wallet)
+main.add_command(card)
 
 if __name__ == "__main__":
     main()

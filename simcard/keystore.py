@@ -1,0 +1,107 @@
+"""Key files: the national root keys and a province's exported keys, JSON with mode 0600.
+
+A key file is created exclusively (never overwritten) and refused on load when its mode lets anyone
+but its owner read it. Keys travel as `KeySet`, whose repr never shows the bytes.
+"""
+
+import json
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from simcard.keys import KEY_BYTES, KEY_TYPES, KeySet, province_bcd, province_key
+
+KIND_ROOT = "expo-root-keys"
+KIND_PROVINCE = "expo-province-keys"
+
+
+class KeyFileError(ValueError):
+    """A key file that is missing, malformed, of the wrong kind or readable by others."""
+
+
+@dataclass(frozen=True)
+class ProvinceKeys:
+    """A province centre's keys: K_prov for every key type, for one province and key version."""
+
+    province: str
+    keys: KeySet
+
+
+def _write_new(path: Path, document: dict[str, object]) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as error:
+        raise KeyFileError(f"{path} exists; key files are never overwritten") from error
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        json.dump(document, out, indent=1)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _read(path: Path, kind: str) -> dict[str, object]:
+    try:
+        mode = path.stat().st_mode
+        if stat.S_IMODE(mode) & 0o077:
+            raise KeyFileError(f"{path} is readable by others (mode {stat.S_IMODE(mode):o}); chmod 600 it")
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise KeyFileError(f"{path}: cannot read a key file ({type(error).__name__})") from error
+    if not isinstance(document, dict) or document.get("kind") != kind:
+        raise KeyFileError(f"{path} is not a {kind} file")
+    return document
+
+
+def _keys_to_json(keys: KeySet) -> dict[str, str]:
+    return {f"{key_type:02x}": keys[key_type].hex() for key_type in KEY_TYPES}
+
+
+def _keys_from_json(document: dict[str, object], path: Path) -> KeySet:
+    try:
+        raw = document["keys"]
+        version = document["key_version"]
+        if not isinstance(raw, dict) or not isinstance(version, int):
+            raise TypeError("keys is an object and key_version a number")
+        keys = KeySet({key_type: bytes.fromhex(raw[f"{key_type:02x}"]) for key_type in KEY_TYPES}, version=version)
+    except (KeyError, TypeError, ValueError) as error:
+        raise KeyFileError(f"{path}: malformed keys ({type(error).__name__})") from error
+    if any(len(key) != KEY_BYTES for key in keys.values()) or not 0 <= version <= 0xFF:
+        raise KeyFileError(f"{path}: keys are AES-128 (16 bytes) with a one-byte version")
+    return keys
+
+
+def generate_root_keys(path: Path | str, *, key_version: int = 1) -> KeySet:
+    """Three fresh random AES-128 root keys (ISSUE, VALIDATE, AUDIT) in a new 0600 file."""
+    keys = KeySet({key_type: secrets.token_bytes(KEY_BYTES) for key_type in KEY_TYPES}, version=key_version)
+    _write_new(Path(path), {"kind": KIND_ROOT, "key_version": key_version, "keys": _keys_to_json(keys)})
+    return keys
+
+
+def load_root_keys(path: Path | str) -> KeySet:
+    """The root keys from a root key file."""
+    return _keys_from_json(_read(Path(path), KIND_ROOT), Path(path))
+
+
+def export_province_keys(root: Mapping[int, bytes], province: str) -> KeySet:
+    """K_prov[t] for one province from the root keys, for t = ISSUE, VALIDATE, AUDIT."""
+    version = root.version if isinstance(root, KeySet) else 1
+    return KeySet({t: province_key(root[t], province, t) for t in KEY_TYPES}, version=version)
+
+
+def write_province_keys(path: Path | str, province: str, keys: KeySet) -> None:
+    """A new 0600 province key file."""
+    province_bcd(province)
+    document = {"kind": KIND_PROVINCE, "province": province, "key_version": keys.version, "keys": _keys_to_json(keys)}
+    _write_new(Path(path), document)
+
+
+def load_province_keys(path: Path | str) -> ProvinceKeys:
+    """A province's keys from its key file."""
+    document = _read(Path(path), KIND_PROVINCE)
+    province = document.get("province")
+    if not isinstance(province, str):
+        raise KeyFileError(f"{path}: no province")
+    return ProvinceKeys(province, _keys_from_json(document, Path(path)))
