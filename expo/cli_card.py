@@ -1,9 +1,13 @@
-"""`expo card ...`: card keys and emulated Expo cards."""
+"""`expo card ...`: card keys and emulated Expo cards (put one into a vpcd reader, ...)."""
 
+import logging
+import signal
 from pathlib import Path
+from types import FrameType
 
 import click
 
+from simcard.applet import open_card
 from simcard.keystore import (
     KeyFileError,
     export_province_keys,
@@ -13,7 +17,9 @@ from simcard.keystore import (
     write_province_keys,
 )
 from simcard.personalise import new_card_state
-from simcard.store import CardFile
+from simcard.store import CardFile, CardFileError
+from simcard.vpcd import VPCD_BASE_PORT, VpcdBridge
+from simcard.vpcd import vpcd_port as port_of_slot
 
 
 @click.group()
@@ -71,3 +77,29 @@ def card_new(keys_file: Path, province: str, serial: int, out: Path) -> None:
         raise click.ClickException(f"{out} exists; a card file is never overwritten")
     CardFile.save(out, state)
     click.echo(f"card {state.csn.hex().upper()} written to {out} (mode 0600)")
+
+
+@card.command("insert")
+@click.option("--card", "card_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--slot", type=int, default=0, show_default=True, help="vpcd slot: the card connects to 35963 + slot.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where pcscd's vpcd listens.")
+@click.option("--vpcd-port", type=int, default=None, help="vpcd's channel port when not 35963 (a private pcscd).")
+def card_insert(card_file: Path, slot: int, host: str, vpcd_port: int | None) -> None:
+    """Put the card into a vpcd reader until Ctrl-C or SIGTERM takes it out; the card saves its own state."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the bridge says when it connects and why not
+    port = port_of_slot(slot, base=vpcd_port or VPCD_BASE_PORT)
+    try:
+        applet = open_card(card_file)
+    except (CardFileError, OSError) as error:
+        raise click.ClickException(str(error)) from error
+    bridge = VpcdBridge(applet, host=host, port=port)
+
+    def remove(signum: int, frame: FrameType | None) -> None:
+        bridge.stop()
+
+    # The APDU being answered completes (and commits) before the card leaves the reader.
+    signal.signal(signal.SIGTERM, remove)
+    signal.signal(signal.SIGINT, remove)
+    click.echo(f"card {card_file.name} for vpcd slot {slot} ({host}:{port}); Ctrl-C takes it out", err=True)
+    bridge.serve_forever()
+    click.echo("card removed", err=True)

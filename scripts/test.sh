@@ -3,7 +3,8 @@
 # on SQLite and PostgreSQL. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup-venv.sh test,dev,load
+scripts/ensure-pcsc.sh
+scripts/setup-venv.sh test,dev,load,pcsc
 scripts/ensure-postgres.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
