@@ -19,6 +19,7 @@ from expo.db import Database
 from expo.http import EXCEPTION_HANDLERS
 from expo.settings import Settings
 from ticketing.api import router as ticketing_router
+from ticketing.card_api import router as card_router
 from ticketing.sales import SaleTerms
 from ticketing.sweeps import sweep_unpaid
 from wallet.api import ROUTERS as WALLET_ROUTERS
@@ -69,7 +70,7 @@ def create_app(
             await db.dispose()
 
     return Litestar(
-        route_handlers=[health, access_router, ticketing_router, *WALLET_ROUTERS],
+        route_handlers=[health, access_router, ticketing_router, card_router, *WALLET_ROUTERS],
         middleware=[DefineMiddleware(BearerAuthentication, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

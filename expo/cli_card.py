@@ -1,4 +1,4 @@
-"""`expo card ...`: card keys and emulated Expo cards (put one into a vpcd reader, ...)."""
+"""`expo card ...`: the emulated Expo cards (put one into a vpcd reader, ...)."""
 
 import logging
 import signal
@@ -7,7 +7,13 @@ from types import FrameType
 
 import click
 
+from expo.cli_support import with_db
+from expo.clock import SystemClock
+from expo.db import Database
+from expo.errors import ExpoError
+from expo.settings import Settings
 from simcard.applet import open_card
+from simcard.keys import KeySet
 from simcard.keystore import (
     KeyFileError,
     export_province_keys,
@@ -17,9 +23,11 @@ from simcard.keystore import (
     write_province_keys,
 )
 from simcard.personalise import new_card_state
+from simcard.state import CardState
 from simcard.store import CardFile, CardFileError
 from simcard.vpcd import VPCD_BASE_PORT, VpcdBridge
 from simcard.vpcd import vpcd_port as port_of_slot
+from ticketing.cards import issue_cards
 
 
 @click.group()
@@ -103,3 +111,46 @@ def card_insert(card_file: Path, slot: int, host: str, vpcd_port: int | None) ->
     click.echo(f"card {card_file.name} for vpcd slot {slot} ({host}:{port}); Ctrl-C takes it out", err=True)
     bridge.serve_forever()
     click.echo("card removed", err=True)
+
+
+@card.command("issue")
+@click.option("--province", required=True, help="Two-digit GB/T 2260 code of the province whose halls get the cards.")
+@click.option("--count", type=int, default=1, show_default=True)
+@click.option("--out-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--keys", "keys_file", default=None, help="The root key file (default: EXPO_KEY_FILE).")
+def card_issue(province: str, count: int, out_dir: Path, keys_file: str | None) -> None:
+    """The platform personalises a province's new cards into card files and records them in stock."""
+    root = _platform_root_keys(keys_file)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    async def work(database: Database) -> list[CardState]:
+        async with database.write() as session:
+            states = await issue_cards(
+                session, province_code=province, count=count, root_keys=root, now=SystemClock().now()
+            )
+            _save_new_cards(out_dir, states)  # before the commit: a recorded card always has its file
+        return states
+
+    try:
+        states = with_db(work)
+    except ExpoError as error:
+        raise click.ClickException(error.detail) from error
+    click.echo(f"{len(states)} cards {states[0].csn.hex().upper()}..{states[-1].csn.hex().upper()} in {out_dir}")
+
+
+def _platform_root_keys(keys_file: str | None) -> KeySet:
+    path = keys_file or Settings.from_env().key_file
+    if not path:
+        raise click.ClickException("no root key file: pass --keys or set EXPO_KEY_FILE")
+    try:
+        return load_root_keys(path)
+    except KeyFileError as error:
+        raise click.ClickException(str(error)) from error
+
+
+def _save_new_cards(out_dir: Path, states: list[CardState]) -> None:
+    for state in states:
+        target = out_dir / f"{state.csn.hex()}.json"
+        if target.exists():
+            raise click.ClickException(f"{target} exists; a card file is never overwritten")
+        CardFile.save(target, state)

@@ -3,6 +3,7 @@
 import expo.access.models
 import expo.idempotency
 import expo.segments
+import ticketing.card_models
 import ticketing.models
 import wallet.models
 from expo.db import Base

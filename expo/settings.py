@@ -38,6 +38,8 @@ class Settings:
     wallet_limits_file: str = ""
     # Proximity payments up to this amount need only the card tap; above it, the payment password.
     proximity_pin_free_fen: int = 20_000
+    # The national root keys of the Expo cards (`expo card keys generate`); empty: cards cannot be written.
+    key_file: str = ""
 
     @property
     def effective_database_url(self) -> str:
@@ -65,4 +67,5 @@ class Settings:
             wallet_hold_window=timedelta(minutes=_env_int("EXPO_WALLET_HOLD_MINUTES", 10)),
             wallet_limits_file=os.environ.get("EXPO_WALLET_LIMITS_FILE", ""),
             proximity_pin_free_fen=_env_int("EXPO_PROXIMITY_PIN_FREE_FEN", 20_000),
+            key_file=os.environ.get("EXPO_KEY_FILE", ""),
         )
