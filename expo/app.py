@@ -22,6 +22,7 @@ from ticketing.api import router as ticketing_router
 from ticketing.card_api import router as card_router
 from ticketing.sales import SaleTerms
 from ticketing.sweeps import sweep_unpaid
+from ticketing.terminal_batch_api import router as terminal_batch_router
 from wallet.api import ROUTERS as WALLET_ROUTERS
 from wallet.limits import load_limits
 from wallet.payments import PaymentTerms
@@ -70,7 +71,7 @@ def create_app(
             await db.dispose()
 
     return Litestar(
-        route_handlers=[health, access_router, ticketing_router, card_router, *WALLET_ROUTERS],
+        route_handlers=[health, access_router, ticketing_router, card_router, terminal_batch_router, *WALLET_ROUTERS],
         middleware=[DefineMiddleware(BearerAuthentication, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

@@ -5,6 +5,7 @@ import expo.idempotency
 import expo.segments
 import ticketing.card_models
 import ticketing.models
+import ticketing.terminal_batches
 import wallet.models
 from expo.db import Base
 

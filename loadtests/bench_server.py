@@ -50,6 +50,8 @@ class BenchService:
     pg_name: str | None = None
     port: int = 0
     server: subprocess.Popen[bytes] | None = None
+    # More EXPO_* settings for the CLI and the server, e.g. EXPO_WALLET_LIMITS_FILE.
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def database_url(self) -> str:
@@ -67,6 +69,7 @@ class BenchService:
             "EXPO_DATA_DIR": str(self.data_dir),
             "EXPO_DATABASE_URL": self.database_url,
             "EXPO_WORKERS": str(self.workers),
+            **self.extra_env,
         }
 
     def prepare(self, *, peak_capacity: int) -> Credentials:

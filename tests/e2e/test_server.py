@@ -2,12 +2,8 @@
 
 import asyncio
 import contextlib
-import json
 import os
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,20 +14,7 @@ import pytest
 
 from expo.provinces import load_shipped_segments
 from tests.conftest import IN_CI, PG_ADMIN_URL, pg_admin, pg_reachable
-
-EXPO = [sys.executable, "-m", "expo.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _run(args: list[str], env: dict[str, str]) -> str:
-    done = subprocess.run([*EXPO, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+from tests.e2e.server import EXPO, free_port, serve
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -40,7 +23,7 @@ def server(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     data = tmp_path_factory.mktemp("e2e")
     with _database(request.param) as url:
-        yield from _serve(data, url)
+        yield from serve(data, url)
 
 
 @contextlib.contextmanager
@@ -59,40 +42,6 @@ def _database(backend: str) -> Iterator[str]:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
         asyncio.run(pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-
-
-def _serve(data: Path, url: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    port = _free_port()
-    env = {**os.environ, "EXPO_DATA_DIR": str(data), "EXPO_DATABASE_URL": url}
-    _run(["db", "upgrade"], env)
-    seeded = _run(["seed", "--peak-capacity", "5", "--demo-principals"], env)
-    assert "465 number-segment ranges" in seeded
-    credentials = data / "credentials.json"
-    assert oct(credentials.stat().st_mode & 0o777) == "0o600"
-    secrets = json.loads(credentials.read_text())
-    assert not any(token in seeded for token in secrets["tokens"].values())
-    process = subprocess.Popen(
-        [*EXPO, "serve", "--port", str(port), "--workers", "2", "--clock", "2010-06-01T10:00"], env=env
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(base, process)
-        yield base, secrets
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
-def _wait_for(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited"
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    pytest.fail("the server did not come up")
 
 
 def _number(serial: int) -> str:
@@ -173,7 +122,7 @@ def test_openapi_is_served(server: tuple[str, dict[str, Any]]) -> None:
 def test_demo_command_runs(tmp_path: Path) -> None:
     env = {**os.environ}
     done = subprocess.run(
-        [*EXPO, "demo", "--port", str(_free_port())],
+        [*EXPO, "demo", "--port", str(free_port())],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -1,4 +1,4 @@
-"""A hall terminal's card-write steps, driving a real in-process applet against the service (holds no tests)."""
+"""A hall terminal's card-write steps (hall_terminals.card) step by step against the service, the applet in process."""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -15,11 +15,11 @@ from expo.bootstrap import create_demo_principals, load_reference_data
 from expo.clock import FixedClock
 from expo.db import Database
 from expo.settings import Settings
+from hall_terminals import card as card_steps
 from simcard.applet import CardApplet
 from simcard.keys import KeySet
 from simcard.keystore import generate_root_keys, load_root_keys
-from simcard.messages import CardInfo
-from simcard.session import InProcessReader, read_ticket, select
+from simcard.session import InProcessReader
 from simcard.state import CardState
 from tests.integration.conftest import Service, hall_sale
 from ticketing.cards import issue_cards
@@ -90,18 +90,10 @@ class Terminal:
     def transmit(self, apdu_hex: str) -> bytes:
         return self.reader.transmit(bytes.fromhex(apdu_hex))
 
-    def tap(self) -> tuple[CardInfo, list[int], list[dict[str, Any]]]:
-        """A new tap: SELECT, then READ TICKET every slot -> (card info, free slots, records of occupied ones)."""
+    def tap(self) -> card_steps.Tap:
+        """A new tap: SELECT, then READ TICKET every slot (the hall terminal's own step)."""
         self.reader.tap()
-        info = select(self.reader.transmit)
-        free, records = [], []
-        for slot in range(1, 5):
-            record = read_ticket(self.reader.transmit, slot)
-            if record is None:
-                free.append(slot)
-            else:
-                records.append({"slot": slot, "record": record.hex()})
-        return info, free, records
+        return card_steps.tap(self.reader)
 
     async def call(self, path: str, body: dict[str, Any]) -> httpx.Response:
         reply = await self.service.client.post(path, json=body, headers=self.headers)
@@ -110,10 +102,7 @@ class Terminal:
 
     async def start(self, ticket_id: int, *, report_records: bool = True) -> httpx.Response:
         """Step 1-2: tap the card, read its slots, ask the platform for a write."""
-        info, free, records = self.tap()
-        body: dict[str, Any] = {"csn": info.csn.hex(), "free_slots": free}
-        if report_records:
-            body["records"] = records
+        body = self.tap().start_body(report_records=report_records)
         return await self.call(f"/v1/tickets/{ticket_id}/card-writes", body)
 
     async def open_session(self, started: dict[str, Any]) -> httpx.Response:
@@ -123,9 +112,7 @@ class Terminal:
 
     def write(self, step: dict[str, Any], *, write_apdu: str | None = None) -> tuple[str, str | None]:
         """Step 4 on the card: WRITE TICKET, then READ TICKET of the slot -> (write SW, record read back)."""
-        written = self.transmit(write_apdu or step["write_apdu"])
-        read = self.transmit(step["read_apdu"])
-        return written[-2:].hex().upper(), read[:-2].hex() if read[-2:] == b"\x90\x00" else None
+        return card_steps.write_and_read_back(self.reader, write_apdu or step["write_apdu"], step["read_apdu"])
 
     async def report(self, step: dict[str, Any], sw: str, record: str | None) -> httpx.Response:
         """Step 4 to the platform: the write's SW and the record read back."""

@@ -1,0 +1,64 @@
+"""Starting the real server for end-to-end tests: `expo db upgrade`, `expo seed`, `expo serve` with 2 workers."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+EXPO = [sys.executable, "-m", "expo.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_expo(args: list[str], env: dict[str, str]) -> str:
+    """Run one `expo` command to completion; its stdout (the test fails with its stderr if it fails)."""
+    done = subprocess.run([*EXPO, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def serve(
+    data: Path, url: str, *, env: dict[str, str] | None = None, clock: str = "2010-06-01T10:00"
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A migrated, seeded server on a free port (its clock at `clock`): (base URL, demo credentials)."""
+    port = free_port()
+    env = {**os.environ, **(env or {}), "EXPO_DATA_DIR": str(data), "EXPO_DATABASE_URL": url}
+    run_expo(["db", "upgrade"], env)
+    seeded = run_expo(["seed", "--peak-capacity", "5", "--demo-principals"], env)
+    assert "465 number-segment ranges" in seeded
+    credentials = data / "credentials.json"
+    assert oct(credentials.stat().st_mode & 0o777) == "0o600"
+    secrets = json.loads(credentials.read_text())
+    assert not any(token in seeded for token in secrets["tokens"].values())
+    process = subprocess.Popen([*EXPO, "serve", "--port", str(port), "--workers", "2", "--clock", clock], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(base, process)
+        yield base, secrets
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def wait_for(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    pytest.fail("the server did not come up")
