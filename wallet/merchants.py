@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from expo.errors import Conflict
@@ -29,9 +30,13 @@ async def create_merchant(
     rate = check_fee_rate(kind, kind.guide_bp if fee_rate_bp is None else fee_rate_bp)
     if await session.scalar(select(Merchant.id).where(Merchant.code == code)) is not None:
         raise Conflict("merchant_exists", f"merchant code {code} is taken")
-    account = await new_account(
-        session, code=f"merchant:{code}", kind=AccountKind.MERCHANT, province_code=province_code, now=now
-    )
+    try:
+        account = await new_account(
+            session, code=f"merchant:{code}", kind=AccountKind.MERCHANT, province_code=province_code, now=now
+        )
+    except IntegrityError as exc:
+        # The same code registered at the same instant: the other registration won the account's unique code.
+        raise Conflict("merchant_exists", f"merchant code {code} is taken") from exc
     merchant = Merchant(
         code=code,
         name=name,

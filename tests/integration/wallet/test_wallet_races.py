@@ -8,7 +8,7 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from expo.app import create_app
 from expo.bank import InMemoryBank
 from expo.db import Database
-from expo.errors import ExpoError
+from expo.errors import Conflict, ExpoError
 from tests.integration.conftest import Service, number
 from tests.integration.wallet.conftest import PASSWORD, Wallet
 from wallet.accounts import OpenedVia, open_account
@@ -283,3 +283,32 @@ async def test_payments_and_refunds_between_one_pair_at_once_do_not_deadlock(
     assert await _balance(service.db, "merchant:SHOP") == (merchant, 0)
     assert await _transfers(service.db, "refund") == 60
     await _ledger_ok(service.db)
+
+
+async def test_one_merchant_code_registered_twice_at_once_is_one_merchant(database_url: str, db: Database) -> None:
+    """The loser of a concurrent registration gets merchant_exists, never a server error."""
+
+    async def register(database: Database) -> str:
+        try:
+            async with database.write() as session:
+                await create_merchant(
+                    session,
+                    code="TWICE",
+                    name="Twice",
+                    category="retail",
+                    province_code="31",
+                    fee_rate_bp=None,
+                    allows_adjust=False,
+                    now=datetime(2010, 6, 1, 2, tzinfo=UTC),
+                )
+        except Conflict as refusal:
+            return refusal.code
+        return "registered"
+
+    databases = [Database(database_url) for _ in range(8)]
+    try:
+        outcomes = await asyncio.gather(*(register(database) for database in databases))
+    finally:
+        for database in databases:
+            await database.dispose()
+    assert sorted(outcomes) == ["merchant_exists"] * 7 + ["registered"]
