@@ -2,13 +2,14 @@
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import Guard
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,8 @@ from expo.errors import ExpoError, Forbidden, Unauthorized
 from expo.settings import Settings
 
 PROBLEM_JSON = "application/problem+json"
+# The header every request that creates or moves money carries (checked by `idempotent_reply`).
+IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
 # Text fields that are stored or looked up: no control characters (PostgreSQL text cannot even hold NUL).
 PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
 log = logging.getLogger("expo.http")

@@ -4,12 +4,12 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, post, put
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from expo.access.rules import Role
 from expo.bank import BankStatus, notification_is_genuine
 from expo.errors import Unauthorized
-from expo.http import allow, clock_of, db_of, idempotent_reply, json_reply, principal_of, settings_of
+from expo.http import IdempotencyKey, allow, clock_of, db_of, idempotent_reply, json_reply, principal_of, settings_of
 from expo.provinces import PROVINCES, normalize_msisdn, province
 from expo.segments import home_province
 from ticketing import aftersales, orders, sales, stock, upgrades, wallet_payments
@@ -34,7 +34,6 @@ from ticketing.schemas import (
 from ticketing.sweeps import apply_bank_notification, apply_wallet_code
 from wallet.http import sms_of, terms_of
 
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
 SELLERS = (Role.HALL_CLERK, Role.HOTLINE_AGENT, Role.WEB)
 STAFF_AND_ADMIN = (Role.HALL_CLERK, Role.HOTLINE_AGENT, Role.ADMIN)
 

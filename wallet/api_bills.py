@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from expo.access.rules import Principal, Role
 from expo.errors import ExpoError, Forbidden
-from expo.http import allow, clock_of, db_of, idempotent_reply, json_reply, principal_of
+from expo.http import IdempotencyKey, allow, clock_of, db_of, idempotent_reply, json_reply, principal_of
 from wallet import accounts, bills, inbound
-from wallet.api_payments import IdempotencyKey, describe
+from wallet.api_payments import describe
 from wallet.http import AnyRequest, merchant_of, sms_of, terms_of, transfer_key
 from wallet.models import Merchant, UtilityBill
 from wallet.rules import PaymentChannel

@@ -9,9 +9,9 @@ from msgspec import Meta, Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from expo.access.rules import Role
-from expo.http import allow, clock_of, db_of, idempotent_reply, json_reply, principal_of
+from expo.http import IdempotencyKey, allow, clock_of, db_of, idempotent_reply, json_reply, principal_of
 from wallet import marketing
-from wallet.api_payments import IdempotencyKey, describe
+from wallet.api_payments import describe
 from wallet.http import AnyRequest, merchant_of, sms_of, transfer_key
 from wallet.payments import find_merchant
 from wallet.schemas import Fen, Msisdn, ShortText

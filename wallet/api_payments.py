@@ -1,14 +1,14 @@
 """HTTP API of remote wallet payments: pay (password or SMS code), confirm, read, refund."""
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Response, Router, get, post
-from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from expo.access.rules import Principal, Role
 from expo.errors import ExpoError, Forbidden, NotFound
-from expo.http import allow, clock_of, db_of, idempotent_reply, json_reply, principal_of
+from expo.http import IdempotencyKey, allow, clock_of, db_of, idempotent_reply, json_reply, principal_of
 from expo.provinces import normalize_msisdn
 from wallet import accounts, payments, sms
 from wallet.http import AnyRequest, sms_of, terms_of, transfer_key
@@ -16,7 +16,6 @@ from wallet.models import Merchant, WalletTransfer, WalletUser
 from wallet.rules import REMOTE_CHANNELS, PaymentChannel, TransferKind, TransferState
 from wallet.schemas import ConfirmIn, PaymentIn, RefundIn, TransferOut, transfer_out
 
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
 PAYERS = (Role.WEB, Role.MERCHANT)
 
 

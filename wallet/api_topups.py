@@ -5,14 +5,24 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Response, Router, get, post
-from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.params import FromPath, JSONBody
 from msgspec import Meta, Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from expo.access.rules import Role
 from expo.bank import BankGateway, BankStatus, notification_is_genuine
 from expo.errors import NotFound, Unauthorized
-from expo.http import PLAIN_TEXT, allow, clock_of, db_of, idempotent_reply, json_reply, principal_of, settings_of
+from expo.http import (
+    PLAIN_TEXT,
+    IdempotencyKey,
+    allow,
+    clock_of,
+    db_of,
+    idempotent_reply,
+    json_reply,
+    principal_of,
+    settings_of,
+)
 from expo.provinces import normalize_msisdn
 from wallet import accounts, recharge_cards, sweeps, topups, withdrawals
 from wallet.api_payments import describe
@@ -21,7 +31,6 @@ from wallet.models import WalletTransfer
 from wallet.rules import TransferKind, TransferState
 from wallet.schemas import Fen, Msisdn, Password
 
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
 # Loose on purpose: the service refuses a malformed number with its own code (invalid_bank_account).
 BankAccount = Annotated[str, Meta(min_length=1, max_length=32, pattern=PLAIN_TEXT)]
 Reference = Annotated[str, Meta(max_length=64, pattern=PLAIN_TEXT)]
