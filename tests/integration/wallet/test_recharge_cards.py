@@ -182,7 +182,7 @@ async def test_a_second_session_waits_for_the_first_and_finds_the_card_used(
                 limits=DEFAULT_LIMITS,
                 now=service.clock.now(),
             )
-            # Not committed yet: the other worker's session must wait on the card's row lock.
+            # Not committed yet: the other redeemer's session must wait on the card's row lock.
             racer = asyncio.create_task(_redeem_alone(other_worker, service, key="second", msisdn=second, card=card))
             await asyncio.sleep(0.5)
             assert not racer.done()
