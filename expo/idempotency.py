@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from sqlalchemy import LargeBinary, String, UniqueConstraint, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -49,9 +50,41 @@ class StoredReply:
     body: bytes
 
 
+# Short secrets a body may carry (payment passwords, PINs, SMS codes). A fast hash of a body holding
+# a six-digit password would give the password away to a brute force, so they are left out of the
+# fingerprint: the same request with another password replays the caller's own earlier answer.
+SECRET_FIELDS = frozenset({"password", "pin", "code"})
+
+
 def fingerprint_of(*, method: str, path: str, body: bytes) -> bytes:
-    """What makes two requests 'the same': method, path and the exact body."""
-    return hashlib.sha256(b"\0".join((method.encode(), path.encode(), body))).digest()
+    """What makes two requests 'the same': method, path and the body, less any secret fields in it."""
+    return hashlib.sha256(b"\0".join((method.encode(), path.encode(), _without_secrets(body)))).digest()
+
+
+def _without_secrets(body: bytes) -> bytes:
+    try:
+        document = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return body
+    if not _holds_secret(document):
+        return body
+    return msgspec.json.encode(_strip(document), order="sorted")
+
+
+def _holds_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(key in SECRET_FIELDS or _holds_secret(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_secret(item) for item in value)
+    return False
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _strip(item) for key, item in value.items() if key not in SECRET_FIELDS}
+    if isinstance(value, list):
+        return [_strip(item) for item in value]
+    return value
 
 
 def check_key(key: str | None) -> str:
