@@ -18,8 +18,8 @@ from expo.db import Database
 from expo.errors import Conflict, ExpoError, NotFound
 from expo.provinces import normalize_msisdn
 from expo.segments import home_province
-from wallet.ledger import new_account
-from wallet.models import WalletAccount, WalletUser
+from wallet.ledger import existing_transfer, lock_account, new_account
+from wallet.models import WalletAccount, WalletTransfer, WalletUser
 from wallet.rules import AccountClass, AccountKind
 
 MAX_FAILED_PASSWORDS = 5
@@ -99,6 +99,23 @@ async def find_user(session: AsyncSession, *, msisdn: str) -> WalletUser:
     if user is None:
         raise NotFound("no_wallet", f"{number} has no wallet")
     return user
+
+
+@dataclass(frozen=True)
+class LockedWallet:
+    """A wallet whose balance row this transaction holds, and what its request's key already made."""
+
+    user: WalletUser
+    balance: WalletAccount
+    replay: WalletTransfer | None
+
+
+async def lock_wallet(session: AsyncSession, *, msisdn: str, idempotency_key: str) -> LockedWallet:
+    """Lock a wallet's balance, then look its key up: a duplicate sent at the same time waits on the lock
+    and then finds the first one's transfer instead of colliding with it on the key."""
+    user = await find_user(session, msisdn=msisdn)
+    balance = await lock_account(session, user.account_id)
+    return LockedWallet(user, balance, await existing_transfer(session, idempotency_key=idempotency_key))
 
 
 async def verify_real_name(session: AsyncSession, *, msisdn: str, id_last4: str) -> WalletUser:

@@ -17,8 +17,7 @@ from expo.db import Database
 from expo.errors import ExpoError, NotFound
 from expo.money import format_fen
 from expo.provinces import normalize_msisdn
-from wallet import ledger
-from wallet.accounts import OpenedVia, balances_of, find_user, open_account
+from wallet.accounts import OpenedVia, balances_of, lock_wallet, open_account
 from wallet.bills import latest_texted_bill, pay_bill, pay_confirmed
 from wallet.models import Merchant, WalletUser
 from wallet.payments import PaymentTerms
@@ -123,10 +122,8 @@ async def _pay_by_reply(
     credential_id: int | None,
 ) -> InboundOutcome:
     action = InboundAction.PAY_BILL if prepay_fen is None else InboundAction.PREPAY
-    user = await find_user(session, msisdn=msisdn)
-    # Under the payer's lock a duplicate of this message waits for the first and then finds its payment.
-    await ledger.lock_account(session, user.account_id)
-    made = await ledger.existing_transfer(session, idempotency_key=ledger_key)
+    wallet = await lock_wallet(session, msisdn=msisdn, idempotency_key=ledger_key)
+    user, made = wallet.user, wallet.replay
     if made is not None:
         return InboundOutcome(
             action, done=True, reply=None, replayed=True, payment_id=made.id, amount_fen=made.amount_fen

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from expo.errors import Conflict, ExpoError, NotFound
 from wallet import ledger
-from wallet.accounts import find_user
+from wallet.accounts import lock_wallet
 from wallet.ledger import Leg, leg
 from wallet.limits import check_user_limits
 from wallet.models import Merchant, MerchantVoucher, WalletAccount, WalletTransfer, WalletUser
@@ -81,11 +81,8 @@ async def pay(
     """Pay `amount_fen` to a merchant (or, with no merchant, for Expo tickets) from a phone number's wallet."""
     check_amount(amount_fen)
     kind = TransferKind.PAYMENT if merchant is not None else TransferKind.TICKET_PAYMENT
-    user = await find_user(session, msisdn=msisdn)
-    # The payer's lock first: a duplicate of this request sent at the same time waits here, then finds
-    # the transfer the first one made instead of colliding with it on the key.
-    await ledger.lock_account(session, user.account_id)
-    found = await ledger.existing_transfer(session, idempotency_key=idempotency_key)
+    wallet = await lock_wallet(session, msisdn=msisdn, idempotency_key=idempotency_key)
+    user, found = wallet.user, wallet.replay
     if found is not None:
         # The transfer moved the price less its voucher; the replay names the price.
         asked = amount_fen - found.voucher_fen

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from expo.bank import BankGateway, BankResult, BankStatus, BankTimeout, mask_account
 from expo.errors import ExpoError
 from wallet import ledger
-from wallet.accounts import find_user
+from wallet.accounts import lock_wallet
 from wallet.ledger import leg
 from wallet.limits import check_user_limits
 from wallet.models import WalletAccount, WalletTransfer, WalletUser
@@ -81,11 +81,8 @@ async def start_top_up(
 ) -> tuple[WalletTransfer, WalletUser, bool]:
     """The top-up's transfer row (pending), after the amount and the user's limits are checked; or the replayed one."""
     check_amount(amount_fen)
-    user = await find_user(session, msisdn=msisdn)
-    # The payee's lock first: a duplicate of this request sent at the same time waits here, then finds
-    # the transfer the first one made instead of colliding with it on the key.
-    await ledger.lock_account(session, user.account_id)
-    found = await ledger.existing_transfer(session, idempotency_key=idempotency_key)
+    wallet = await lock_wallet(session, msisdn=msisdn, idempotency_key=idempotency_key)
+    user, found = wallet.user, wallet.replay
     if found is not None and found.user_id == user.id:
         ledger.same_request(found, kind=TransferKind.TOP_UP.value, amount_fen=amount_fen)
         return found, user, True
@@ -179,11 +176,9 @@ async def top_up_by_bank(
     """Top up from a bank card or online banking: posted if the bank approves, pending until it answers."""
     check_amount(amount_fen)
     check_bank_account(account)
-    user = await find_user(session, msisdn=msisdn)
-    # The user's lock first, kept through the bank's answer: a duplicate of this request waits here and
-    # then finds the transfer made, and the limits checked before the bank is asked still hold after.
-    await ledger.lock_account(session, user.account_id)
-    found = await ledger.existing_transfer(session, idempotency_key=idempotency_key)
+    # The lock is kept through the bank's answer: the limits checked before the bank is asked still hold after.
+    wallet = await lock_wallet(session, msisdn=msisdn, idempotency_key=idempotency_key)
+    user, found = wallet.user, wallet.replay
     if found is not None:
         return ledger.same_request(found, kind=TransferKind.TOP_UP.value, amount_fen=amount_fen)
     await check_user_limits(

@@ -18,7 +18,7 @@ from expo.bank import BankGateway, BankResult, BankStatus, mask_account
 from expo.clock import expo_local
 from expo.errors import ExpoError
 from wallet import ledger
-from wallet.accounts import find_user
+from wallet.accounts import lock_wallet
 from wallet.ledger import InsufficientFunds, Leg, leg
 from wallet.limits import check_user_limits
 from wallet.models import WalletAccount, WalletTransfer, WalletUser
@@ -60,11 +60,9 @@ async def request_withdrawal(
     """Withdraw from the main balance to a bank card: the amount is held until the bank confirms the payout."""
     check_amount(amount_fen)
     check_bank_account(account)
-    user = await find_user(session, msisdn=msisdn)
-    # The lock first, kept through the bank's answer: a duplicate of this request waits here and then
-    # finds the withdrawal made, and the balance checked is still there to hold.
-    balance = await ledger.lock_account(session, user.account_id)
-    found = await ledger.existing_transfer(session, idempotency_key=idempotency_key)
+    # The lock is kept through the bank's answer: the balance checked is still there to hold.
+    wallet = await lock_wallet(session, msisdn=msisdn, idempotency_key=idempotency_key)
+    user, balance, found = wallet.user, wallet.balance, wallet.replay
     if found is not None:
         return ledger.same_request(found, kind=TransferKind.WITHDRAWAL.value, amount_fen=amount_fen)
     await check_user_limits(
