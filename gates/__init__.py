@@ -1,0 +1,1 @@
+"""Gates: the gate, handheld check and souvenir terminal programs, and the server side of their entries."""
