@@ -17,10 +17,12 @@ from simcard.keys import KeySet
 from simcard.keystore import (
     KeyFileError,
     export_province_keys,
+    export_sam_keys,
     generate_root_keys,
     load_province_keys,
     load_root_keys,
     write_province_keys,
+    write_sam_keys,
 )
 from simcard.personalise import new_card_state
 from simcard.state import CardState
@@ -63,6 +65,19 @@ def card_keys_export(root_file: Path, province: str, out: Path) -> None:
     except (KeyFileError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"province {province} keys (version {keys.version}) written to {out} (mode 0600)")
+
+
+@card_keys.command("export-sam")
+@click.option("--root", "root_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def card_keys_export_sam(root_file: Path, out: Path) -> None:
+    """A gate SAM's key file: the VALIDATE root key only, from which it derives any card's VALIDATE key."""
+    try:
+        keys = export_sam_keys(load_root_keys(root_file))
+        write_sam_keys(out, keys)
+    except KeyFileError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"SAM keys (version {keys.version}) written to {out} (mode 0600)")
 
 
 @card.command("new")

@@ -44,6 +44,7 @@ from simcard.messages import (
     INS_SELECT,
     INS_WRITE_TICKET,
     MARK_DATA_BYTES,
+    P2_ANNUL,
     P2_ENTRY,
     P2_READ_LOG,
     P2_READ_TICKET,
@@ -55,6 +56,7 @@ from simcard.messages import (
 )
 from simcard.record import (
     CARD_PART_OFFSET,
+    EVENT_ANNULLED,
     EVENT_ENTRY,
     EVENT_SOUVENIR,
     EVENT_WRITTEN,
@@ -62,6 +64,7 @@ from simcard.record import (
     RECORD_BYTES,
     LogEntry,
     TicketRecord,
+    after_annul,
     after_entry,
     after_souvenir,
     day_number,
@@ -272,21 +275,27 @@ class CardApplet:
         session, sw = self._verified(command, key_type=KEY_VALIDATE, body_bytes=MARK_DATA_BYTES)
         if session is None:
             return b"", sw
-        if command.p2 not in (P2_ENTRY, P2_SOUVENIR):
+        if command.p2 not in (P2_ENTRY, P2_SOUVENIR, P2_ANNUL):
             return b"", SW_BAD_P1P2
         current = self.state.slot(command.p1)
         if current is None:
             return b"", SW_RECORD_NOT_FOUND
         gate_id, time_bcd = int.from_bytes(command.data[:4], "big"), command.data[4:MARK_DATA_BYTES]
         try:
-            today = day_number(decode_time(time_bcd).date())
+            at = decode_time(time_bcd)
+            today = day_number(at.date())
         except ValueError:
             return b"", SW_WRONG_DATA
         record = TicketRecord.decode(current)
         if command.p2 == P2_ENTRY:
             changed, event = after_entry(record, today=today, gate_id=gate_id), EVENT_ENTRY
-        else:
+        elif command.p2 == P2_SOUVENIR:
             changed, event = after_souvenir(record), EVENT_SOUVENIR
+        else:
+            newest = self.state.log_entry(1)
+            newest_log = None if newest is None else LogEntry.decode(newest)
+            changed = after_annul(record, today=today, gate_id=gate_id, at=at, newest_log=newest_log)
+            event = EVENT_ANNULLED
         if changed is None:
             return b"", SW_NOT_ALLOWED
         new_raw = changed.encode()

@@ -1,4 +1,4 @@
-"""Key files: the national root keys and a province's exported keys, JSON with mode 0600.
+"""Key files: the national root keys, a province's exported keys and a gate SAM's keys, JSON with mode 0600.
 
 A key file is created exclusively (never overwritten) and refused on load when its mode lets anyone
 but its owner read it. Keys travel as `KeySet`, whose repr never shows the bytes.
@@ -9,13 +9,14 @@ import os
 import secrets
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from simcard.keys import KEY_BYTES, KEY_TYPES, KeySet, province_bcd, province_key
+from simcard.keys import KEY_BYTES, KEY_TYPES, KEY_VALIDATE, KeySet, province_bcd, province_key
 
 KIND_ROOT = "expo-root-keys"
 KIND_PROVINCE = "expo-province-keys"
+KIND_SAM = "expo-sam-keys"
 
 
 class KeyFileError(ValueError):
@@ -28,6 +29,14 @@ class ProvinceKeys:
 
     province: str
     keys: KeySet
+
+
+@dataclass(frozen=True)
+class SamKeys:
+    """What a gate's SAM holds: the VALIDATE root key (to derive any card's VALIDATE key) and its version."""
+
+    version: int
+    validate_root: bytes = field(repr=False)
 
 
 def _write_new(path: Path, document: dict[str, object]) -> None:
@@ -105,3 +114,29 @@ def load_province_keys(path: Path | str) -> ProvinceKeys:
     if not isinstance(province, str):
         raise KeyFileError(f"{path}: no province")
     return ProvinceKeys(province, _keys_from_json(document, Path(path)))
+
+
+def export_sam_keys(root: KeySet) -> SamKeys:
+    """The SAM's share of the root keys: VALIDATE only, so a stolen gate can neither issue nor audit."""
+    return SamKeys(version=root.version, validate_root=root[KEY_VALIDATE])
+
+
+def write_sam_keys(path: Path | str, keys: SamKeys) -> None:
+    """A new 0600 SAM key file."""
+    document = {"kind": KIND_SAM, "key_version": keys.version, "validate_root": keys.validate_root.hex()}
+    _write_new(Path(path), document)
+
+
+def load_sam_keys(path: Path | str) -> SamKeys:
+    """A SAM's keys from its key file."""
+    document = _read(Path(path), KIND_SAM)
+    try:
+        version, raw = document["key_version"], document["validate_root"]
+        if not isinstance(version, int) or not isinstance(raw, str):
+            raise TypeError("key_version is a number and validate_root a hex string")
+        key = bytes.fromhex(raw)
+    except (KeyError, TypeError, ValueError) as error:
+        raise KeyFileError(f"{path}: malformed SAM keys ({type(error).__name__})") from error
+    if len(key) != KEY_BYTES or not 0 <= version <= 0xFF:
+        raise KeyFileError(f"{path}: the SAM key is AES-128 (16 bytes) with a one-byte version")
+    return SamKeys(version=version, validate_root=key)

@@ -25,6 +25,7 @@ P2_READ_TICKET = 0x0C
 P2_READ_LOG = 0x14
 P2_ENTRY = 0x01
 P2_SOUVENIR = 0x02
+P2_ANNUL = 0x03  # docs/card.md: the project's extension, undo this gate's entry of a moment ago
 
 CHALLENGE_BYTES = 8
 OPENING_BYTES = 29

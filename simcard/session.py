@@ -147,7 +147,7 @@ class Session:
         return self.command(INS_WRITE_TICKET, slot, 0, record)
 
     def mark_entry_command(self, slot: int, gate_id: int, at: datetime, *, event: int = P2_ENTRY) -> bytes:
-        """MARK ENTRY: 84 8E slot event 13 gate(4) time(7) MAC(8) 00; event 01 entry, 02 souvenir."""
+        """MARK ENTRY: 84 8E slot event 13 gate(4) time(7) MAC(8) 00; event 01 entry, 02 souvenir, 03 annul."""
         return self.command(INS_MARK_ENTRY, slot, event, mark_entry_data(gate_id, encode_time(at)), le=256)
 
 
@@ -170,7 +170,7 @@ def write_ticket(transmit: Transmit, session: Session, slot: int, record: bytes)
 def mark_entry(
     transmit: Transmit, session: Session, slot: int, gate_id: int, at: datetime, *, event: int = P2_ENTRY
 ) -> bytes:
-    """Record an entry (or souvenir) within a VALIDATE session; the new record, its card MAC checked."""
+    """Record an entry (or souvenir, or annulment) within a VALIDATE session; the new record, its card MAC checked."""
     return session.checked_response(expect_ok(transmit, session.mark_entry_command(slot, gate_id, at, event=event)))
 
 

@@ -428,9 +428,10 @@ def test_mark_entry_on_an_empty_slot_is_6a83(card: Card, slot: int, sw: int) -> 
     assert card.mark(slot, at=NINE)[1] == sw
 
 
-def test_mark_entry_bad_p2_is_6a86(card: Card) -> None:
+@pytest.mark.parametrize("p2", [0x00, 0x04, 0xFF])
+def test_mark_entry_bad_p2_is_6a86(card: Card, p2: int) -> None:
     card.write(1)
-    assert card.mark(1, at=NINE, event=3)[1] == SW_BAD_P1P2
+    assert card.mark(1, at=NINE, event=p2)[1] == SW_BAD_P1P2
 
 
 @pytest.mark.parametrize(
