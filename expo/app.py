@@ -18,6 +18,7 @@ from expo.clock import Clock, OffsetClock, SystemClock
 from expo.db import Database
 from expo.http import EXCEPTION_HANDLERS
 from expo.settings import Settings
+from gates.api import router as gates_router
 from ticketing.api import router as ticketing_router
 from ticketing.card_api import router as card_router
 from ticketing.sales import SaleTerms
@@ -71,7 +72,15 @@ def create_app(
             await db.dispose()
 
     return Litestar(
-        route_handlers=[health, access_router, ticketing_router, card_router, terminal_batch_router, *WALLET_ROUTERS],
+        route_handlers=[
+            health,
+            access_router,
+            ticketing_router,
+            card_router,
+            terminal_batch_router,
+            gates_router,
+            *WALLET_ROUTERS,
+        ],
         middleware=[DefineMiddleware(BearerAuthentication, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

@@ -3,12 +3,14 @@
 import expo.access.models
 import expo.idempotency
 import expo.segments
+import gates.models
 import ticketing.card_models
 import ticketing.models
+import ticketing.revocations
 import ticketing.terminal_batches
 import wallet.models
 from expo.db import Base
 
 metadata = Base.metadata
 
-__all__ = ["expo", "metadata", "ticketing", "wallet"]
+__all__ = ["expo", "gates", "metadata", "ticketing", "wallet"]

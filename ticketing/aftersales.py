@@ -13,6 +13,7 @@ from ticketing import stock, wallet_payments
 from ticketing.journal import record_event
 from ticketing.models import Order, Payment, Ticket
 from ticketing.orders import OrderView, load_order, lock_order, order_parts
+from ticketing.revocations import REVOKING_STATUSES, revoke_tickets
 from ticketing.rules import EXPO_LAST_DAY
 from ticketing.sales import mark_paid
 from ticketing.sales_rules import (
@@ -254,6 +255,9 @@ async def _close(
         await stock.release(session, day=order.visit_day, quantity=order.quantity)
     order.closed_at = now
     record_event(session, order=order, event=order_status.value, status_to=order_status, by=by, now=now, detail=detail)
+    if ticket_status in REVOKING_STATUSES:
+        # Last: the revocation counter's lock is held from here to commit (see ticketing.revocations).
+        await revoke_tickets(session, ticket_ids=[t.id for t in view.tickets], reason=ticket_status, now=now)
 
 
 async def orders_due(session: AsyncSession, *, now: datetime, limit: int) -> list[int]:

@@ -21,6 +21,7 @@ class Role(StrEnum):
     MERCHANT = "merchant"  # a merchant's own system: remote payments, refunds, bills, vouchers
     POS = "pos"  # a merchant's proximity terminal or reader
     SMS_GATEWAY = "sms_gateway"  # the SMS centre handing over texts users send to the service number
+    GATE = "gate"  # one gate device at a park entrance (turnstile, handheld or souvenir terminal)
 
 
 CREDENTIAL_ROLES = frozenset(
@@ -33,6 +34,7 @@ CREDENTIAL_ROLES = frozenset(
         Role.MERCHANT,
         Role.POS,
         Role.SMS_GATEWAY,
+        Role.GATE,
     }
 )
 # Devices that act for one merchant.
