@@ -22,6 +22,7 @@ from expo.demo import run_demo
 from expo.migrate import new_revision, upgrade
 from expo.provinces import parse_segment_csv
 from expo.settings import Settings
+from gates.cli import gate
 from hall_terminals.cli import terminal
 from ticketing.sweeps import sweep_unpaid
 
@@ -202,6 +203,7 @@ def demo(port: int, workers: int) -> None:
 main.add_command(wallet)
 main.add_command(card)
 main.add_command(terminal)
+main.add_command(gate)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,1 @@
+"""The gate program against the real service in process: sync, revocations, commands."""
