@@ -18,10 +18,15 @@ from expo.bank import sign_notification
 from expo.bootstrap import create_demo_principals, load_reference_data
 from expo.clock import EXPO_TZ
 from expo.db import Database
+from expo.demo_gates import GateDemo
 from expo.demo_wallet import WalletDemo
 from expo.migrate import upgrade
 from expo.money import format_fen
 from expo.provinces import load_shipped_segments
+from simcard.keys import KeySet
+from simcard.keystore import generate_root_keys
+from simcard.state import CardState
+from ticketing.cards import issue_cards
 
 DEMO_DIR = Path("data") / "demo"
 DEMO_START = "2010-09-28T10:00:00+08:00"
@@ -68,7 +73,7 @@ class Demo:
         print(f"  {what:<58} -> {outcome}")
         return dict(data)
 
-    def run(self) -> None:
+    def run(self, *, cards: list[CardState], root: KeySet) -> None:
         sh, bj, other = _number_in("31", 1), _number_in("44", 2), _number_in("11", 3)
         print("\nService hall, Shanghai (cash and bank card at the counter):")
         clerk = self.login("sh_hall", "SH-C001")
@@ -167,6 +172,17 @@ class Demo:
         if not wallet.audit():
             raise SystemExit("the wallet ledger does not balance")
 
+        gates = GateDemo(self.http, admin=self.device("admin"), clerk_token=_token(clerk), root=root, folder=DEMO_DIR)
+        gates.run(cards=cards, numbers=[_number_in("31", 21 + n) for n in range(len(cards))], start=_start())
+
+
+def _token(headers: dict[str, str]) -> str:
+    return headers["Authorization"].removeprefix("Bearer ")
+
+
+def _start() -> datetime:
+    return datetime.fromisoformat(DEMO_START).astimezone(EXPO_TZ)
+
 
 def _sale(msisdn: str, ticket_type: str, carrier: str, method: str, **extra: Any) -> dict[str, Any]:
     payment: dict[str, Any] = {"method": method}
@@ -176,13 +192,17 @@ def _sale(msisdn: str, ticket_type: str, carrier: str, method: str, **extra: Any
     return {"msisdn": msisdn, "ticket_type": ticket_type, "carrier": carrier, "payment": payment, **extra}
 
 
-async def _prepare(url: str) -> dict[str, dict[str, str]]:
+async def _prepare(url: str, root: KeySet) -> tuple[dict[str, dict[str, str]], list[CardState]]:
+    """Migrate, load the reference data, create the demo's callers and put four new Shanghai cards in stock."""
     await asyncio.to_thread(upgrade, url)
     db = Database(url)
+    now = _start()
     try:
         await load_reference_data(db, peak_capacity=100_000)
-        made = await create_demo_principals(db, now=datetime.fromisoformat(DEMO_START).astimezone(EXPO_TZ))
-        return {"tokens": made.tokens, "passwords": made.passwords}
+        made = await create_demo_principals(db, now=now)
+        async with db.write() as session:
+            cards = await issue_cards(session, province_code="31", count=4, root_keys=root, now=now)
+        return {"tokens": made.tokens, "passwords": made.passwords}, cards
     finally:
         await db.dispose()
 
@@ -193,13 +213,16 @@ def run_demo(*, port: int, workers: int) -> int:
     DEMO_DIR.mkdir(parents=True)
     url = f"sqlite+aiosqlite:///{(DEMO_DIR / 'expo.db').resolve()}"
     print(f"Fresh embedded database: {DEMO_DIR / 'expo.db'} (migrated, segments and peak-day stock loaded)")
-    secrets = asyncio.run(_prepare(url))
+    key_file = DEMO_DIR / "root-keys.json"
+    root = generate_root_keys(key_file)
+    secrets, cards = asyncio.run(_prepare(url, root))
     bank_secret = uuid.uuid4().hex
     env = {
         **os.environ,
         "EXPO_DATA_DIR": str(DEMO_DIR),
         "EXPO_DATABASE_URL": url,
         "EXPO_BANK_NOTIFY_SECRET": bank_secret,
+        "EXPO_KEY_FILE": str(key_file),
     }
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [
@@ -220,7 +243,7 @@ def run_demo(*, port: int, workers: int) -> int:
     try:
         _wait_until_up(base_url, server)
         print(f"Service up at {base_url} with {workers} workers; its clock reads {DEMO_START} (Asia/Shanghai)")
-        Demo(base_url, secrets, bank_secret).run()
+        Demo(base_url, secrets, bank_secret).run(cards=cards, root=root)
         print(f"\nOpenAPI: {base_url}/schema  ·  the demo's credentials are not printed")
         return 0
     finally:

@@ -17,6 +17,7 @@ from simcard.keys import KeySet
 from simcard.keystore import load_root_keys
 from simcard.pcscd import PrivatePcscd
 from simcard.store import CardFile
+from tests.e2e.pcsc import CardRack
 from tests.e2e.server import EXPO, run_expo, serve
 
 HALL = "Shanghai Xujiahui hall"
@@ -87,15 +88,19 @@ class Clerk:
         return lines[0].split()[1].rstrip(":")
 
 
-@pytest.fixture(scope="module")
-def hall_service(tmp_path_factory: pytest.TempPathFactory, pcscd: PrivatePcscd) -> Iterator[HallService]:
-    """The service (SQLite) with its national root keys, on the Expo's 2010-06-01."""
-    data = tmp_path_factory.mktemp("hall")
+def run_hall_service(data: Path, url: str, env: dict[str, str]) -> Iterator[HallService]:
+    """The service on a database ('' = SQLite) with its national root keys, on the Expo's 2010-06-01."""
     root_file = data / "root-keys.json"
     run_expo(["card", "keys", "generate", "--out", str(root_file)], dict(os.environ))
-    env = {**os.environ, **pcscd.env, "EXPO_DATA_DIR": str(data), "EXPO_KEY_FILE": str(root_file)}
-    for base, secrets in serve(data, "", env=env):
+    env = {**env, "EXPO_DATA_DIR": str(data), "EXPO_KEY_FILE": str(root_file), "EXPO_DATABASE_URL": url}
+    for base, secrets in serve(data, url, env=env):
         yield HallService(base, secrets, env, load_root_keys(root_file), data)
+
+
+@pytest.fixture(scope="module")
+def hall_service(tmp_path_factory: pytest.TempPathFactory, pcscd: PrivatePcscd) -> Iterator[HallService]:
+    """The service (SQLite) with its national root keys, its clients on the tests' pcscd."""
+    yield from run_hall_service(tmp_path_factory.mktemp("hall"), "", {**os.environ, **pcscd.env})
 
 
 @pytest.fixture
@@ -122,3 +127,12 @@ def filled(card_file: Path) -> Path:
     junk = bytes(range(24)) + bytes([0, 0xFF, 0xFF, 0, 0, 0, 0, 0])
     CardFile.save(card_file, dataclasses.replace(CardFile.load(card_file), slots=(junk,) * 4))
     return card_file
+
+
+def registered_card(clerk: Clerk, cards: CardRack) -> tuple[Path, str]:
+    """A new Shanghai card in the reader, registered (a SIM swap at the terminal) to a new number."""
+    card_file = clerk.service.issue_card()
+    cards.insert(card_file)
+    msisdn = clerk.service.number()
+    assert "registered to " + msisdn in clerk.ok("register-card", "--msisdn", msisdn)
+    return card_file, msisdn

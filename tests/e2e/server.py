@@ -1,17 +1,22 @@
 """Starting the real server for end-to-end tests: `expo db upgrade`, `expo seed`, `expo serve` with 2 workers."""
 
+import asyncio
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.conftest import IN_CI, PG_ADMIN_URL, pg_admin, pg_reachable
 
 EXPO = [sys.executable, "-m", "expo.cli"]
 
@@ -62,3 +67,21 @@ def wait_for(base: str, process: subprocess.Popen[bytes]) -> None:
         except httpx.HTTPError:
             time.sleep(0.2)
     pytest.fail("the server did not come up")
+
+
+@contextlib.contextmanager
+def database(backend: str) -> Iterator[str]:
+    """'' (the embedded SQLite default) or a fresh PostgreSQL database, dropped afterwards."""
+    if backend == "sqlite":
+        yield ""
+        return
+    if not asyncio.run(pg_reachable()):
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI=true but {PG_ADMIN_URL} is unreachable")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+    name = f"expo_e2e_{uuid.uuid4().hex[:12]}"
+    asyncio.run(pg_admin(f"CREATE DATABASE {name}"))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -20,7 +20,7 @@ from simcard.record import TicketRecord, mac_is_valid
 from simcard.session import read_ticket, select
 from simcard.store import CardFile
 from tests.conftest import IN_CI
-from tests.e2e.hall import Clerk, HallService, clerk, filled, hall_service, with_aid
+from tests.e2e.hall import Clerk, HallService, clerk, filled, hall_service, registered_card, with_aid
 from tests.e2e.pcsc import CardRack
 
 try:
@@ -39,15 +39,6 @@ def _field(out: str, name: str) -> int:
     return int(found.group(1))
 
 
-def _registered_card(clerk: Clerk, cards: CardRack) -> tuple[Path, str]:
-    """A new Shanghai card in the reader, registered (a SIM swap at the terminal) to a new number."""
-    card_file = clerk.service.issue_card()
-    cards.insert(card_file)
-    msisdn = clerk.service.number()
-    assert "registered to " + msisdn in clerk.ok("register-card", "--msisdn", msisdn)
-    return card_file, msisdn
-
-
 def _read_back(hall: HallService, slot: int) -> TicketRecord:
     """The card in the reader as a gate reads it through pyscard: the record, its platform MAC checked."""
     with pcsc.wait_for_card(pcsc.vpcd_reader(0), 5) as card:
@@ -59,7 +50,7 @@ def _read_back(hall: HallService, slot: int) -> TicketRecord:
 
 
 def test_a_day_at_the_counter(clerk: Clerk, cards: CardRack) -> None:
-    card_file, msisdn = _registered_card(clerk, cards)
+    card_file, msisdn = registered_card(clerk, cards)
     assert stat.S_IMODE((clerk.data_dir / "session.json").stat().st_mode) == 0o600
     assert "2010-10-03" in clerk.ok("stock")
 
@@ -111,7 +102,7 @@ def _pulling(channel: CardChannel, *, after_ins: int, pull: Callable[[], None]) 
 
 @pytest.mark.parametrize("after_ins", [INS_OPEN_SESSION, INS_WRITE_TICKET], ids=["before-write", "after-write"])
 def test_a_card_pulled_mid_write_is_written_once_by_the_retry(clerk: Clerk, cards: CardRack, after_ins: int) -> None:
-    card_file, msisdn = _registered_card(clerk, cards)
+    card_file, msisdn = registered_card(clerk, cards)
     [bridge] = cards.bridges
 
     @contextmanager
@@ -160,6 +151,6 @@ def test_what_the_terminal_refuses(clerk: Clerk, cards: CardRack) -> None:
     assert clerk.refused("write", "--ticket", "999999") == "no_card"
     assert clerk.refused("reprint") == "no_slip"
     assert clerk.refused("sell", "--msisdn", "12345", "--type", "standard") == "invalid_msisdn"
-    _, registered = _registered_card(clerk, cards)
+    _, registered = registered_card(clerk, cards)
     assert clerk.refused("sell", "--msisdn", registered, "--type", "no_such_type") == "unknown_ticket_type"
     assert clerk.refused("write", "--ticket", "999999") == "ticket_not_found"

@@ -1,7 +1,5 @@
 """The real server: `expo db upgrade`, `expo seed`, `expo serve` with 2 workers, driven over HTTP."""
 
-import asyncio
-import contextlib
 import os
 import subprocess
 import uuid
@@ -13,8 +11,7 @@ import httpx
 import pytest
 
 from expo.provinces import load_shipped_segments
-from tests.conftest import IN_CI, PG_ADMIN_URL, pg_admin, pg_reachable
-from tests.e2e.server import EXPO, free_port, serve
+from tests.e2e.server import EXPO, database, free_port, serve
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -22,26 +19,8 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     data = tmp_path_factory.mktemp("e2e")
-    with _database(request.param) as url:
+    with database(request.param) as url:
         yield from serve(data, url)
-
-
-@contextlib.contextmanager
-def _database(backend: str) -> Iterator[str]:
-    """'' (the embedded SQLite default) or a fresh PostgreSQL database, dropped afterwards."""
-    if backend == "sqlite":
-        yield ""
-        return
-    if not asyncio.run(pg_reachable()):
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required under CI=true but {PG_ADMIN_URL} is unreachable")
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
-    name = f"expo_e2e_{uuid.uuid4().hex[:12]}"
-    asyncio.run(pg_admin(f"CREATE DATABASE {name}"))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        asyncio.run(pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 def _number(serial: int) -> str:
