@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Make sure the PC/SC stack the card tests need is installed: pcscd, the vsmartcard-vpcd driver, and what
-# pyscard needs to build (swig, libpcsclite-dev). Installs only what is missing (Debian, as root); quiet;
+# Make sure the PC/SC stack the card tests need is installed: pcscd, the vsmartcard-vpcd driver, what
+# pyscard needs to build (swig, libpcsclite-dev), and the souvenir ticket's Chinese font
+# (fonts-wqy-microhei). Installs only what is missing (Debian, as root); quiet;
 # exits 0 when everything is already present. Never starts pcscd: the tests run their own `pcscd -f`.
 set -uo pipefail
-wanted=(pcscd vsmartcard-vpcd swig libpcsclite-dev)
+wanted=(pcscd vsmartcard-vpcd swig libpcsclite-dev fonts-wqy-microhei)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()
 for package in "${wanted[@]}"; do
