@@ -8,6 +8,7 @@ Key bytes never appear in a repr.
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.cmac import CMAC
@@ -118,24 +119,30 @@ def session_context(rnd_t: bytes, rnd_c: bytes, ctr: int) -> bytes:
 
 @dataclass(frozen=True)
 class SessionKeys:
-    """One session's keys and both cryptograms."""
+    """One session's keys and both cryptograms. S-ENC and the terminal cryptogram are derived only when asked
+    for: a gate's tap needs neither, and each costs two AES-CMACs."""
 
     s_mac: bytes = field(repr=False)
-    s_enc: bytes = field(repr=False)
     card_cryptogram: bytes
-    terminal_cryptogram: bytes
+    _card_key: bytes = field(repr=False)
+    _context: bytes = field(repr=False)
 
     @classmethod
     def derive(cls, card_key: bytes, rnd_t: bytes, rnd_c: bytes, ctr: int) -> "SessionKeys":
-        """S-MAC/S-ENC from the card key, both cryptograms from S-MAC, all over ctx = RND_T || RND_C || CTR."""
+        """S-MAC from the card key and the card cryptogram from S-MAC, over ctx = RND_T || RND_C || CTR."""
         ctx = session_context(rnd_t, rnd_c, ctr)
         s_mac = kdf(card_key, KDF_S_MAC, ctx, 128)
-        return cls(
-            s_mac=s_mac,
-            s_enc=kdf(card_key, KDF_S_ENC, ctx, 128),
-            card_cryptogram=kdf(s_mac, KDF_CARD_CRYPTOGRAM, ctx, 64),
-            terminal_cryptogram=kdf(s_mac, KDF_TERMINAL_CRYPTOGRAM, ctx, 64),
-        )
+        return cls(s_mac, kdf(s_mac, KDF_CARD_CRYPTOGRAM, ctx, 64), card_key, ctx)
+
+    @cached_property
+    def s_enc(self) -> bytes:
+        """S-ENC = KDF(K_card, 04, ctx, 128)."""
+        return kdf(self._card_key, KDF_S_ENC, self._context, 128)
+
+    @cached_property
+    def terminal_cryptogram(self) -> bytes:
+        """The terminal cryptogram = KDF(S-MAC, 01, ctx, 64)."""
+        return kdf(self.s_mac, KDF_TERMINAL_CRYPTOGRAM, self._context, 64)
 
 
 class MacChain:

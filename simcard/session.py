@@ -113,8 +113,13 @@ class Session:
         self.key_type = key_type
         self.rnd_t = rnd_t
         self.rnd_c = opening.rnd_c
-        self.terminal_cryptogram = keys.terminal_cryptogram
+        self._keys = keys
         self._chain = MacChain(keys.s_mac)
+
+    @property
+    def terminal_cryptogram(self) -> bytes:
+        """The terminal cryptogram of this session (derived when first asked for)."""
+        return self._keys.terminal_cryptogram
 
     def __repr__(self) -> str:
         return f"Session(csn={self.csn.hex()}, ctr={self.ctr}, key_type={self.key_type})"
