@@ -156,3 +156,13 @@ def thread_bridge(applet: Any, *, port: int, quickack: bool = True) -> Iterator[
 def client_env(pcscd: PrivatePcscd) -> dict[str, str]:
     """The environment for a client process (terminal, gate) that talks to this pcscd."""
     return {**os.environ, **pcscd.env}
+
+
+def skip_without_pyscard() -> None:
+    """Skip the calling test module when pyscard (the `pcsc` extra) is missing; under CI=true, fail instead."""
+    try:
+        import smartcard  # noqa: F401, PLC0415  # only whether it imports
+    except ImportError:
+        if IN_CI:
+            raise
+        pytest.skip("pyscard (the `pcsc` extra) is not installed", allow_module_level=True)

@@ -86,6 +86,15 @@ def _taps(gate: Gate, cards: list[CardApplet], into: list[tuple[int, TapResult]]
         into.append((gate.validator.gate_id, gate.tap(card)))
 
 
+def _at_both_gates(*queues: tuple[Gate, list[CardApplet]], into: list[tuple[int, TapResult]]) -> None:
+    """The gates' queues of visitors tapping at the same time, each gate on its own thread."""
+    runs = [threading.Thread(target=_taps, args=(gate, cards, into)) for gate, cards in queues]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+
+
 def _wait_until_landed(gates: list[Gate], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while any(gate.journal.pending(limit=1) for gate in gates):
@@ -105,20 +114,12 @@ def test_gates_cut_off_admit_each_card_once_and_the_server_counts_equal_their_jo
     for gate in (east, west):
         gate.sync.start()
 
-    first, second = [], []  # (gate id, result) of the first taps, then of everyone trying the other gate
+    # (gate id, result) of the first taps, then of everyone trying the other gate
+    first: list[tuple[int, TapResult]] = []
+    second: list[tuple[int, TapResult]] = []
     half = len(cards) // 2
-    runs = [threading.Thread(target=_taps, args=(east, cards[:half], first)),
-            threading.Thread(target=_taps, args=(west, cards[half:], first))]  # fmt: skip
-    for run in runs:
-        run.start()
-    for run in runs:
-        run.join()
-    runs = [threading.Thread(target=_taps, args=(west, cards[:half], second)),
-            threading.Thread(target=_taps, args=(east, cards[half:], second))]  # fmt: skip
-    for run in runs:
-        run.start()
-    for run in runs:
-        run.join()
+    _at_both_gates((east, cards[:half]), (west, cards[half:]), into=first)
+    _at_both_gates((west, cards[:half]), (east, cards[half:]), into=second)
 
     assert all(result.opens for _, result in first), [result.code for _, result in first]
     assert not any(result.opens for _, result in second)

@@ -18,18 +18,13 @@ from PIL import Image
 
 from simcard.record import TicketRecord
 from simcard.store import CardFile
-from tests.conftest import IN_CI
 from tests.e2e.gates import counts, register_gate, sam_file
 from tests.e2e.hall import Clerk, HallService, clerk, hall_service, registered_card
-from tests.e2e.pcsc import CardRack
+from tests.e2e.pcsc import CardRack, skip_without_pyscard
 from tests.e2e.server import EXPO
 
-try:
-    from simcard import pcsc
-except ImportError:  # pyscard comes with the `pcsc` extra; scripts/test.sh installs it
-    if IN_CI:
-        raise
-    pytest.skip("pyscard (the `pcsc` extra) is not installed", allow_module_level=True)
+skip_without_pyscard()
+from simcard import pcsc  # noqa: E402  # after the check: pyscard is optional
 
 __all__ = ["clerk", "hall_service"]  # fixtures used here
 

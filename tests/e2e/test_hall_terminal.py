@@ -19,16 +19,11 @@ from simcard.messages import INS_OPEN_SESSION, INS_WRITE_TICKET
 from simcard.record import TicketRecord, mac_is_valid
 from simcard.session import read_ticket, select
 from simcard.store import CardFile
-from tests.conftest import IN_CI
 from tests.e2e.hall import Clerk, HallService, clerk, filled, hall_service, registered_card, with_aid
-from tests.e2e.pcsc import CardRack
+from tests.e2e.pcsc import CardRack, skip_without_pyscard
 
-try:
-    from simcard import pcsc
-except ImportError:  # pyscard comes with the `pcsc` extra; scripts/test.sh installs it
-    if IN_CI:
-        raise
-    pytest.skip("pyscard (the `pcsc` extra) is not installed", allow_module_level=True)
+skip_without_pyscard()
+from simcard import pcsc  # noqa: E402  # after the check: pyscard is optional
 
 __all__ = ["clerk", "hall_service"]  # fixtures used here
 

@@ -20,15 +20,10 @@ from simcard.messages import (
 from simcard.pcscd import PrivatePcscd
 from simcard.record import TicketRecord, sign
 from simcard.store import CardFile
-from tests.conftest import IN_CI
-from tests.e2e.pcsc import TEST_PROV_KEYS, CardRack, thread_bridge
+from tests.e2e.pcsc import TEST_PROV_KEYS, CardRack, skip_without_pyscard, thread_bridge
 
-try:
-    from simcard import pcsc
-except ImportError:  # pyscard comes with the `pcsc` extra; scripts/test.sh installs it
-    if IN_CI:
-        raise
-    pytest.skip("pyscard (the `pcsc` extra) is not installed", allow_module_level=True)
+skip_without_pyscard()
+from simcard import pcsc  # noqa: E402  # after the check: pyscard is optional
 
 
 @pytest.fixture
