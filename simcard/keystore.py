@@ -39,7 +39,8 @@ class SamKeys:
     validate_root: bytes = field(repr=False)
 
 
-def _write_new(path: Path, document: dict[str, object]) -> None:
+def write_new_key_file(path: Path, document: dict[str, object]) -> None:
+    """Create a 0600 key file; an existing file is never overwritten."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError as error:
@@ -51,7 +52,16 @@ def _write_new(path: Path, document: dict[str, object]) -> None:
         os.fsync(out.fileno())
 
 
-def _read(path: Path, kind: str) -> dict[str, object]:
+def replace_key_file(path: Path, document: dict[str, object]) -> None:
+    """Replace a key file atomically (a new 0600 file renamed over it): a reader sees the old or the new one."""
+    staged = path.with_name(f".{path.name}.new")
+    staged.unlink(missing_ok=True)
+    write_new_key_file(staged, document)
+    os.replace(staged, path)
+
+
+def read_key_file(path: Path, kind: str) -> dict[str, object]:
+    """A key file's document, refused when others may read it or it is not of `kind`."""
     try:
         mode = path.stat().st_mode
         if stat.S_IMODE(mode) & 0o077:
@@ -85,13 +95,13 @@ def _keys_from_json(document: dict[str, object], path: Path) -> KeySet:
 def generate_root_keys(path: Path | str, *, key_version: int = 1) -> KeySet:
     """Three fresh random AES-128 root keys (ISSUE, VALIDATE, AUDIT) in a new 0600 file."""
     keys = KeySet({key_type: secrets.token_bytes(KEY_BYTES) for key_type in KEY_TYPES}, version=key_version)
-    _write_new(Path(path), {"kind": KIND_ROOT, "key_version": key_version, "keys": _keys_to_json(keys)})
+    write_new_key_file(Path(path), {"kind": KIND_ROOT, "key_version": key_version, "keys": _keys_to_json(keys)})
     return keys
 
 
 def load_root_keys(path: Path | str) -> KeySet:
     """The root keys from a root key file."""
-    return _keys_from_json(_read(Path(path), KIND_ROOT), Path(path))
+    return _keys_from_json(read_key_file(Path(path), KIND_ROOT), Path(path))
 
 
 def export_province_keys(root: Mapping[int, bytes], province: str) -> KeySet:
@@ -104,12 +114,12 @@ def write_province_keys(path: Path | str, province: str, keys: KeySet) -> None:
     """A new 0600 province key file."""
     province_bcd(province)
     document = {"kind": KIND_PROVINCE, "province": province, "key_version": keys.version, "keys": _keys_to_json(keys)}
-    _write_new(Path(path), document)
+    write_new_key_file(Path(path), document)
 
 
 def load_province_keys(path: Path | str) -> ProvinceKeys:
     """A province's keys from its key file."""
-    document = _read(Path(path), KIND_PROVINCE)
+    document = read_key_file(Path(path), KIND_PROVINCE)
     province = document.get("province")
     if not isinstance(province, str):
         raise KeyFileError(f"{path}: no province")
@@ -124,12 +134,12 @@ def export_sam_keys(root: KeySet) -> SamKeys:
 def write_sam_keys(path: Path | str, keys: SamKeys) -> None:
     """A new 0600 SAM key file."""
     document = {"kind": KIND_SAM, "key_version": keys.version, "validate_root": keys.validate_root.hex()}
-    _write_new(Path(path), document)
+    write_new_key_file(Path(path), document)
 
 
 def load_sam_keys(path: Path | str) -> SamKeys:
     """A SAM's keys from its key file."""
-    document = _read(Path(path), KIND_SAM)
+    document = read_key_file(Path(path), KIND_SAM)
     try:
         version, raw = document["key_version"], document["validate_root"]
         if not isinstance(version, int) or not isinstance(raw, str):

@@ -60,18 +60,10 @@ def ticket_record(
     passes over the whole Expo. A paid peak-day upgrade sets its flag and day and widens the span to cover
     it, so every day a ticket may be used on lies between its first and last valid day."""
     kind = ticket_kind(ticket_type)
-    if kind.dated:
-        if visit_day is None:
-            raise ValueError(f"a {kind.ticket_type} ticket has a visit day")
-        first, last = visit_day, visit_day
-    elif kind.entries_allowed > 1:
-        first, last = EXPO_FIRST_DAY, EXPO_LAST_DAY
-    else:
-        first, last = STANDARD_FIRST_DAY, STANDARD_LAST_DAY
+    first, last = valid_span(kind.ticket_type, visit_day=visit_day, upgrade_day=upgrade_day)
     flags = FLAG_CONCESSION if kind.concession else 0
     if upgrade_day is not None:
         flags |= FLAG_UPGRADE_PAID
-        first, last = min(first, upgrade_day), max(last, upgrade_day)
     return TicketRecord(
         ticket_id=ticket_id,
         ticket_type=TYPE_CODES[kind.ticket_type],
@@ -84,6 +76,23 @@ def ticket_record(
         province=province,
         key_version=key_version,
     )
+
+
+def valid_span(ticket_type: TicketType, *, visit_day: date | None, upgrade_day: date | None) -> tuple[date, date]:
+    """The first and last day a ticket may be used on, whatever carries it: a dated ticket its day; standard-day
+    and evening tickets the Expo's standard days; passes the whole Expo; an upgrade widens it to its peak day."""
+    kind = ticket_kind(ticket_type)
+    if kind.dated:
+        if visit_day is None:
+            raise ValueError(f"a {kind.ticket_type} ticket has a visit day")
+        first, last = visit_day, visit_day
+    elif kind.entries_allowed > 1:
+        first, last = EXPO_FIRST_DAY, EXPO_LAST_DAY
+    else:
+        first, last = STANDARD_FIRST_DAY, STANDARD_LAST_DAY
+    if upgrade_day is not None:
+        first, last = min(first, upgrade_day), max(last, upgrade_day)
+    return first, last
 
 
 def parse_csn(text: str) -> bytes:
