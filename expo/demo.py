@@ -27,6 +27,7 @@ from simcard.keys import KeySet
 from simcard.keystore import generate_root_keys
 from simcard.state import CardState
 from ticketing.cards import issue_cards
+from ticketing.signing_keys import generate_keyring
 
 DEMO_DIR = Path("data") / "demo"
 DEMO_START = "2010-09-28T10:00:00+08:00"
@@ -215,6 +216,8 @@ def run_demo(*, port: int, workers: int) -> int:
     print(f"Fresh embedded database: {DEMO_DIR / 'expo.db'} (migrated, segments and peak-day stock loaded)")
     key_file = DEMO_DIR / "root-keys.json"
     root = generate_root_keys(key_file)
+    signing_file = DEMO_DIR / "signing-keys.json"
+    generate_keyring(signing_file, now=datetime.fromisoformat(DEMO_START).astimezone(EXPO_TZ))
     secrets, cards = asyncio.run(_prepare(url, root))
     bank_secret = uuid.uuid4().hex
     env = {
@@ -223,6 +226,7 @@ def run_demo(*, port: int, workers: int) -> int:
         "EXPO_DATABASE_URL": url,
         "EXPO_BANK_NOTIFY_SECRET": bank_secret,
         "EXPO_KEY_FILE": str(key_file),
+        "EXPO_SIGNING_KEY_FILE": str(signing_file),
     }
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [

@@ -15,12 +15,15 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
 import httpx
 
+from expo.clock import EXPO_TZ
 from loadtests.common import EXPO_CLOCK, Credentials
+from ticketing.signing_keys import generate_keyring
 
 PG_SERVER = os.environ.get("EXPO_BENCH_PG", "postgres@127.0.0.1:5432")
 
@@ -66,11 +69,19 @@ class BenchService:
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
+            "EXPO_SIGNING_KEY_FILE": str(self.signing_keys()),
             "EXPO_DATA_DIR": str(self.data_dir),
             "EXPO_DATABASE_URL": self.database_url,
             "EXPO_WORKERS": str(self.workers),
             **self.extra_env,
         }
+
+    def signing_keys(self) -> Path:
+        """The platform's signing keyring for vouchers and physical tickets, made on first use."""
+        path = self.data_dir / "signing-keys.json"
+        if not path.exists():
+            generate_keyring(path, now=datetime(2010, 4, 1, tzinfo=EXPO_TZ))
+        return path
 
     def prepare(self, *, peak_capacity: int) -> Credentials:
         """Create the database, run `expo db upgrade` and `expo seed --demo-principals`; the demo's secrets."""

@@ -10,13 +10,16 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from expo.clock import EXPO_TZ
 from tests.conftest import IN_CI, PG_ADMIN_URL, pg_admin, pg_reachable
+from ticketing.signing_keys import generate_keyring
 
 EXPO = [sys.executable, "-m", "expo.cli"]
 
@@ -40,6 +43,7 @@ def serve(
     """A migrated, seeded server on a free port (its clock at `clock`): (base URL, demo credentials)."""
     port = free_port()
     env = {**os.environ, **(env or {}), "EXPO_DATA_DIR": str(data), "EXPO_DATABASE_URL": url}
+    env.setdefault("EXPO_SIGNING_KEY_FILE", str(signing_keyring(data)))
     run_expo(["db", "upgrade"], env)
     seeded = run_expo(["seed", "--peak-capacity", "5", "--demo-principals"], env)
     assert "465 number-segment ranges" in seeded
@@ -55,6 +59,14 @@ def serve(
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def signing_keyring(data: Path) -> Path:
+    """The platform's voucher and physical-ticket signing keys for a test server (one per data folder)."""
+    path = data / "signing-keys.json"
+    if not path.exists():
+        generate_keyring(path, now=datetime(2010, 4, 1, tzinfo=EXPO_TZ))
+    return path
 
 
 def wait_for(base: str, process: subprocess.Popen[bytes]) -> None:
