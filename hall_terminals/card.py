@@ -79,6 +79,15 @@ def tap(channel: CardChannel) -> Tap:
 
 def check_card_for_sale(tapped: Tap, *, province: str, registered_msisdn: str | None, msisdn: str) -> None:
     """Before money is taken: the card is of the clerk's province, has a free slot and is the buyer's card."""
+    check_card_takes_ticket(tapped, province=province)
+    if registered_msisdn != msisdn:
+        raise TerminalError(
+            "card_not_registered", f"card {tapped.csn.upper()} is not registered to {msisdn}: register it first"
+        )
+
+
+def check_card_takes_ticket(tapped: Tap, *, province: str) -> None:
+    """Before a ticket is bound to a card: the card is of the clerk's province and has a free slot."""
     if tapped.info.province != province:
         raise TerminalError(
             "card_of_other_province",
@@ -86,10 +95,6 @@ def check_card_for_sale(tapped: Tap, *, province: str, registered_msisdn: str | 
         )
     if not tapped.free_slots:
         raise TerminalError("card_full", f"card {tapped.csn.upper()} has no free ticket slot")
-    if registered_msisdn != msisdn:
-        raise TerminalError(
-            "card_not_registered", f"card {tapped.csn.upper()} is not registered to {msisdn}: register it first"
-        )
 
 
 def write_and_read_back(channel: CardChannel, write_apdu: str, read_apdu: str) -> tuple[str, str | None]:

@@ -1,6 +1,6 @@
 """`expo terminal ...`: the hall clerk's terminal on the command line.
 
-    expo terminal [--data-dir DIR] [--service URL] [--reader NAME] COMMAND
+    expo terminal [--data-dir DIR] [--service URL] [--reader NAME] [--clock-at T] COMMAND
 
 Every refusal, the service's or the card's or the reader's, is one line on stderr, `error <code>: <what>`,
 and a non-zero exit status (1); a sale whose ticket did not reach the card prints its slip first.
@@ -9,41 +9,60 @@ and a non-zero exit status (1); a sale whose ticket did not reach the card print
 import functools
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
 
+from expo.cli_support import parse_instant
+from expo.clock import EXPO_TZ, OffsetClock
 from expo.money import format_fen
 from hall_terminals.client import ServiceClient
 from hall_terminals.errors import ServiceError, TerminalError
+from hall_terminals.exchange import Into, voucher_text
 from hall_terminals.journal import EntryType
 from hall_terminals.reader import pcsc_connector
 from hall_terminals.session import StaffSession, drop_session, kept_device_token, load_session, save_session
-from hall_terminals.terminal import HallTerminal, Printed
+from hall_terminals.terminal import HallTerminal, Printed, wall_clock
 from simcard.session import CardError
+from ticketing.signed_codes import grouped
 
 P = ParamSpec("P")
 R = TypeVar("R")
 DEFAULT_SERVICE = "http://127.0.0.1:8000"
+INTO = {"physical": Into.PHYSICAL, "card": Into.EXPO_CARD}
 
 
 class Config:
     """The group's options, handed to every command."""
 
-    def __init__(self, data_dir: Path, service: str | None, reader: str | None, card_wait: float) -> None:
+    def __init__(
+        self, data_dir: Path, service: str | None, reader: str | None, card_wait: float, clock_at: str | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.service = service
         self.reader = reader
         self.card_wait = card_wait
+        self.clock = terminal_clock(clock_at)
 
     def terminal(self) -> HallTerminal:
         """The terminal as the logged-in clerk."""
         session = load_session(self.data_dir)
         client = ServiceClient(self.service or session.service, session.token)
         connect = pcsc_connector(self.reader, wait=self.card_wait)
-        return HallTerminal(data_dir=self.data_dir, session=session, client=client, connect=connect)
+        return HallTerminal(data_dir=self.data_dir, session=session, client=client, connect=connect, clock=self.clock)
+
+
+def terminal_clock(clock_at: str | None) -> Callable[[], datetime]:
+    """The wall clock, or a running clock started at `clock_at` (a replayed Expo day, as the service's --clock)."""
+    if clock_at is None:
+        return wall_clock
+    try:
+        start = parse_instant(clock_at)
+    except ValueError:
+        raise click.BadParameter(f"{clock_at!r} is not an ISO instant", param_hint="--clock-at") from None
+    return OffsetClock(start - datetime.now(EXPO_TZ)).now
 
 
 def describe(error: Exception) -> tuple[str, str] | None:
@@ -100,10 +119,18 @@ pass_config = click.make_pass_decorator(Config)
 @click.option("--service", default=None, envvar="EXPO_TERMINAL_SERVICE", help="The service's URL (login stores it).")
 @click.option("--reader", default=None, envvar="EXPO_TERMINAL_READER", help="PC/SC reader (default: first vpcd one).")
 @click.option("--card-wait", type=float, default=3.0, show_default=True, help="Seconds to wait for a card.")
+@click.option(
+    "--clock-at",
+    default=None,
+    envvar="EXPO_TERMINAL_CLOCK_AT",
+    help="The terminal's clock runs from this instant (2010-10-16T09:00), like the service's --clock.",
+)
 @click.pass_context
-def terminal(ctx: click.Context, data_dir: Path, service: str | None, reader: str | None, card_wait: float) -> None:
-    """The hall clerk's terminal: sell, write to card, void, reprint, totals, day close."""
-    ctx.obj = Config(data_dir, service, reader, card_wait)
+def terminal(
+    ctx: click.Context, data_dir: Path, service: str | None, reader: str | None, card_wait: float, clock_at: str | None
+) -> None:
+    """The hall clerk's terminal: sell, write to card, exchange vouchers, void, reprint, totals, day close."""
+    ctx.obj = Config(data_dir, service, reader, card_wait, clock_at)
 
 
 @terminal.command()
@@ -181,6 +208,50 @@ def write(config: Config, ticket_id: int) -> None:
 
 
 @terminal.command()
+@click.option(
+    "--image",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A photo or the MMS picture of the voucher's QR code.",
+)
+@click.option("--code", default=None, help="The voucher's code as typed (dashes, spaces and case do not matter).")
+@click.option(
+    "--into",
+    "into",
+    type=click.Choice(sorted(INTO)),
+    default="physical",
+    show_default=True,
+    help="A printed physical ticket, or the Expo card in the reader.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the printed ticket's PNG and PDF (default: DATA_DIR/tickets).",
+)
+@pass_config
+@refusals
+def exchange(config: Config, image: Path | None, code: str | None, into: str, out_dir: Path | None) -> None:
+    """Exchange a QR voucher, checked offline first, into a physical ticket or onto the customer's Expo card."""
+    if (image is None) == (code is None):
+        raise click.UsageError("--image or --code, one of the two")
+    text = voucher_text(image=image, code=code)
+    outcome = config.terminal().exchange(text, into=INTO[into], out_dir=out_dir)
+    _show(outcome.exchange)
+    entry = outcome.exchange.entry
+    if entry.physical_code is not None:
+        click.echo(f"EXCHANGED ticket={entry.ticket_id} into=physical code={grouped(entry.physical_code)}")
+        return
+    click.echo(f"EXCHANGED ticket={entry.ticket_id} into=card csn={(entry.csn or '').upper()}")
+    if outcome.write_error is not None:
+        hint = f"; exchanged, not on the card yet: expo terminal write --ticket {entry.ticket_id}"
+        fail(outcome.write_error, hint=hint)
+    assert outcome.write is not None
+    _written(outcome.write)
+
+
+@terminal.command()
 @click.option("--order", "order_id", type=int, required=True)
 @pass_config
 @refusals
@@ -191,11 +262,18 @@ def void(config: Config, order_id: int) -> None:
 
 @terminal.command()
 @click.option("--serial", type=int, default=None, help="The journal serial (default: the last slip).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of a reprinted physical ticket (default: DATA_DIR/tickets).",
+)
 @pass_config
 @refusals
-def reprint(config: Config, serial: int | None) -> None:
-    """Print a slip again."""
-    _show(config.terminal().reprint(serial))
+def reprint(config: Config, serial: int | None, out_dir: Path | None) -> None:
+    """Print a slip again (and the physical ticket of an exchange)."""
+    _show(config.terminal().reprint(serial, out_dir=out_dir))
 
 
 @terminal.command()
@@ -203,10 +281,11 @@ def reprint(config: Config, serial: int | None) -> None:
 @refusals
 def totals(config: Config) -> None:
     """Totals since the last day close, by transaction type."""
-    batch_no, by_type = config.terminal().totals()
+    batch_no, by_type, exchanges = config.terminal().totals()
     click.echo(f"BATCH {batch_no:06d} (open)")
     for kind, total in by_type.items():
         click.echo(f"{kind.value.upper():<8}{total.count:>6}  CNY {format_fen(total.amount_fen):>12}")
+    click.echo(f"{'EXCHANGE':<8}{exchanges:>6}  (vouchers, no money)")
     net = by_type[EntryType.SALE].amount_fen - by_type[EntryType.VOID].amount_fen
     click.echo(f"{'NET':<8}{'':>6}  CNY {format_fen(net):>12}")
 
@@ -230,6 +309,9 @@ def close_day(config: Config) -> None:
 def _show(printed: Printed) -> None:
     click.echo(printed.text, nl=False)
     click.echo(f"slip image: {printed.png}")
+    if printed.ticket is not None:
+        click.echo(f"ticket image: {printed.ticket.png}")
+        click.echo(f"ticket pdf: {printed.ticket.pdf}")
 
 
 def _written(printed: Printed) -> None:

@@ -1,4 +1,5 @@
-"""The service's HTTP API as the hall terminal calls it: login, stock, sales, voids, card writes, day close.
+"""The service's HTTP API as the hall terminal calls it: login, stock, sales, voids, card writes, voucher
+exchanges and the public keys that verify them, day close.
 
 Every refusal becomes a `ServiceError` with the problem document's `code`; a service that cannot be reached
 is `service_unreachable`. Money-moving calls carry an Idempotency-Key and are retried with the same key when
@@ -19,7 +20,7 @@ RETRY_PAUSE = 0.3  # seconds between tries of an idempotent call
 
 
 def new_key() -> str:
-    """A fresh Idempotency-Key for one sale or void."""
+    """A fresh Idempotency-Key for one sale, void or exchange."""
     return uuid.uuid4().hex
 
 
@@ -122,6 +123,17 @@ class ServiceClient:
         """Write step 4: the write's status word and the slot read back -> confirmed."""
         step: dict[str, Any] = self.call("POST", f"/v1/card-writes/{write_id}/result", {"sw": sw, "record": record})
         return step
+
+    def ticket_keys(self) -> dict[str, Any]:
+        """The platform's public keys for voucher and physical-ticket codes (kind `expo-verify-keys`)."""
+        document: dict[str, Any] = self.call("GET", "/v1/ticket-keys")
+        return document
+
+    def exchange_voucher(self, *, code: str, into: str, csn: str | None, key: str) -> dict[str, Any]:
+        """Redeem a voucher, exactly once: into a physical ticket (its new code) or for the Expo card `csn`."""
+        body = {"code": code, "into": into, "csn": csn}
+        reply: dict[str, Any] = self.call("POST", "/v1/vouchers/exchange", body, key=key)
+        return reply
 
     def close_batch(self, *, batch_no: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
         """The day close: the open batch of the journal, compared by the platform with its own records."""

@@ -1,9 +1,13 @@
-"""The terminal's local journal: every sale, card write, void and day close, numbered by a local serial.
+"""The terminal's local journal: every sale, card write, void, voucher exchange and day close, by a local serial.
 
 A JSON-lines file in the terminal's data folder, appended one line at a time (under an exclusive lock,
 fsynced), never rewritten. Batches number the days between closes: batch 1 until the first close, and
 each line carries the batch it belongs to; a close line ends its batch. A torn last line (the terminal
 lost power while writing it) is ignored. The day close uploads the open batch (`upload_entries`).
+
+A voucher exchange is journaled before it is asked for (`exchange_sent`, with its Idempotency-Key), so the
+same command run again after a lost reply asks with the same key (`pending_exchange_key`); the answer
+closes that key: `exchange` (done, a slip) or `exchange_refused` (the service said no; a retry asks anew).
 """
 
 import fcntl
@@ -27,6 +31,12 @@ class EntryType(StrEnum):
     WRITE = "write"  # a ticket confirmed on a card
     VOID = "void"
     CLOSE = "close"  # the day close: ends its batch
+    EXCHANGE_SENT = "exchange_sent"  # a voucher exchange about to be asked for, with its Idempotency-Key
+    EXCHANGE = "exchange"  # a voucher exchanged (no money moves)
+    EXCHANGE_REFUSED = "exchange_refused"  # the service refused the exchange asked with that key
+
+
+SLIP_TYPES = frozenset({EntryType.SALE, EntryType.WRITE, EntryType.VOID, EntryType.EXCHANGE})
 
 
 class Entry(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
@@ -49,6 +59,10 @@ class Entry(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
     slot: int | None = None
     matched: bool | None = None  # a close: the platform's comparison
     discrepancies: int | None = None
+    into: str | None = None  # an exchange: physical | expo_card
+    idempotency_key: str | None = None  # an exchange asked, done or refused
+    physical_code: str | None = None  # an exchange into a physical ticket: the code printed on it
+    refusal: str | None = None  # a refused exchange: the service's code
 
 
 @dataclass(frozen=True)
@@ -115,8 +129,8 @@ def open_batch(entries: Sequence[Entry]) -> list[Entry]:
 
 
 def find_entry(entries: Iterable[Entry], serial: int | None) -> Entry:
-    """The line with this serial, or the last slip-bearing line (sale, write or void); `no_slip` if none."""
-    slips = [e for e in entries if e.type != EntryType.CLOSE and (serial is None or e.serial == serial)]
+    """The line with this serial, or the last slip-bearing line (sale, write, void, exchange); `no_slip` if none."""
+    slips = [e for e in entries if e.type in SLIP_TYPES and (serial is None or e.serial == serial)]
     if not slips:
         which = f"serial {serial}" if serial is not None else "any sale"
         raise TerminalError("no_slip", f"the journal has no slip for {which}")
@@ -124,8 +138,23 @@ def find_entry(entries: Iterable[Entry], serial: int | None) -> Entry:
 
 
 def sale_of_ticket(entries: Iterable[Entry], ticket_id: int) -> Entry | None:
-    """The sale line of a ticket, if this terminal sold it."""
-    return next((e for e in entries if e.type == EntryType.SALE and e.ticket_id == ticket_id), None)
+    """The line that brought a ticket to this terminal: its sale, or its voucher's exchange (the last one)."""
+    found = [e for e in entries if e.type in (EntryType.SALE, EntryType.EXCHANGE) and e.ticket_id == ticket_id]
+    return found[-1] if found else None
+
+
+def pending_exchange_key(entries: Sequence[Entry], *, ticket_id: int, into: str, csn: str | None) -> str | None:
+    """The key of the same exchange asked before without an answer (a lost reply): asking again reuses it."""
+    answered = {e.idempotency_key for e in entries if e.type in (EntryType.EXCHANGE, EntryType.EXCHANGE_REFUSED)}
+    for entry in reversed(entries):
+        if entry.type == EntryType.EXCHANGE_SENT and (entry.ticket_id, entry.into, entry.csn) == (ticket_id, into, csn):
+            return None if entry.idempotency_key in answered else entry.idempotency_key
+    return None
+
+
+def exchanges_of(entries: Iterable[Entry]) -> int:
+    """How many vouchers were exchanged (they move no money, so they are counted apart from the totals)."""
+    return sum(1 for entry in entries if entry.type == EntryType.EXCHANGE)
 
 
 def totals_of(entries: Iterable[Entry]) -> dict[EntryType, TypeTotal]:

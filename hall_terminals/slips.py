@@ -18,8 +18,10 @@ TITLES = {
     EntryType.SALE: "TICKET SALE",
     EntryType.WRITE: "TICKET WRITTEN TO CARD",
     EntryType.VOID: "VOID",
+    EntryType.EXCHANGE: "VOUCHER EXCHANGED",
 }
 PAYMENTS = {"cash": "CASH", "bank_card": "BANK CARD"}
+INTOS = {"physical": "PHYSICAL TICKET", "expo_card": "EXPO CARD"}
 WIDTH = 40  # characters of the receipt printer
 MARGIN, LINE_HEIGHT, CHAR_WIDTH = 12, 14, 6  # pixels of the PNG, for Pillow's built-in 6x11 font
 
@@ -33,7 +35,8 @@ class Header:
 
 
 def slip_lines(entry: Entry, header: Header, *, reprint: bool = False) -> list[str]:
-    """The slip of a sale, write or void: hall, clerk, batch and serial, what happened, for whom, how much."""
+    """The slip of a sale, write, void or exchange: hall, clerk, batch and serial, what happened, for whom, how
+    much, onto what."""
     if entry.type not in TITLES:
         raise ValueError(f"a {entry.type} line has no slip")
     rule = "-" * WIDTH
@@ -51,10 +54,15 @@ def slip_lines(entry: Entry, header: Header, *, reprint: bool = False) -> list[s
         *([f"VISIT DAY: {entry.visit_day}"] if entry.visit_day else []),
         *([f"PHONE: {mask_msisdn(entry.msisdn)}"] if entry.msisdn else []),
         *_money_lines(entry),
-        *([f"CARD: {entry.csn.upper()}  SLOT: {entry.slot}"] if entry.csn else []),
+        *([f"INTO: {INTOS.get(entry.into, entry.into.upper())}"] if entry.into else []),
+        *([f"CARD: {entry.csn.upper()}{_slot(entry)}"] if entry.csn else []),
         f"TIME: {expo_local(entry.at):%Y-%m-%d %H:%M:%S}",
         rule,
     ]
+
+
+def _slot(entry: Entry) -> str:
+    return "" if entry.slot is None else f"  SLOT: {entry.slot}"
 
 
 def _money_lines(entry: Entry) -> list[str]:

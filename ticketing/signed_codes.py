@@ -140,4 +140,7 @@ def _decoded(code: str) -> bytes:
         raise CodeRefused("code_malformed", "the code has characters other than A-Z and 2-7") from None
     if len(raw) != CODE_BYTES:
         raise CodeRefused("code_malformed", "the code has the wrong length")
+    # The last character carries 3 spare bits the decoder ignores: a code has exactly one written form.
+    if base64.b32encode(raw).decode("ascii").rstrip("=") != code:
+        raise CodeRefused("code_malformed", "the code is not in its one written form")
     return raw
