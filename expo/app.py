@@ -21,9 +21,13 @@ from expo.settings import Settings
 from gates.api import router as gates_router
 from ticketing.api import router as ticketing_router
 from ticketing.card_api import router as card_router
+from ticketing.mms import MmsGateway, OutboxMms
 from ticketing.sales import SaleTerms
 from ticketing.sweeps import sweep_unpaid
 from ticketing.terminal_batch_api import router as terminal_batch_router
+from ticketing.voucher_api import current_keyring
+from ticketing.voucher_api import router as voucher_router
+from ticketing.vouchers import deliver_vouchers
 from wallet.api import ROUTERS as WALLET_ROUTERS
 from wallet.limits import load_limits
 from wallet.payments import PaymentTerms
@@ -53,8 +57,9 @@ def create_app(
     bank: BankGateway | None = None,
     sms: SmsGateway | None = None,
     sweeper: bool = True,
+    mms: MmsGateway | None = None,
 ) -> Litestar:
-    """Build the service for `settings`; tests inject a clock, a bank and an SMS gateway."""
+    """Build the service for `settings`; tests inject a clock, a bank, an SMS and an MMS gateway."""
     db = Database(settings.effective_database_url)
     the_clock = clock or clock_from(settings)
     the_bank = bank or InMemoryBank()
@@ -77,6 +82,7 @@ def create_app(
             access_router,
             ticketing_router,
             card_router,
+            voucher_router,
             terminal_batch_router,
             gates_router,
             *WALLET_ROUTERS,
@@ -93,6 +99,7 @@ def create_app(
                 "clock": the_clock,
                 "bank": the_bank,
                 "sms": sms or OutboxSms(db),
+                "mms": mms or OutboxMms(db),
                 "payment_terms": PaymentTerms(
                     limits=load_limits(settings.wallet_limits_file), hold_window=settings.wallet_hold_window
                 ),
@@ -121,6 +128,11 @@ async def _sweep_forever(app: Litestar) -> None:
             await sweep_wallet(state.db, bank=state.bank, now=state.clock.now())
         except Exception:
             log.exception("sweep of the wallet failed; retrying next interval")
+        if state.settings.signing_key_file:
+            try:
+                await deliver_vouchers(state.db, keyring=current_keyring(state), mms=state.mms, now=state.clock.now())
+            except Exception:
+                log.exception("delivery of vouchers failed; retrying next interval")
 
 
 def app_from_env() -> Litestar:

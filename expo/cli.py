@@ -14,6 +14,7 @@ from expo.access.service import create_credential, create_staff
 from expo.bank import InMemoryBank
 from expo.bootstrap import create_demo_principals, load_reference_data
 from expo.cli_card import card
+from expo.cli_signing import ticket_keys
 from expo.cli_support import parse_instant, with_db
 from expo.cli_wallet import wallet
 from expo.clock import EXPO_TZ, SystemClock
@@ -202,6 +203,7 @@ def demo(port: int, workers: int) -> None:
 
 main.add_command(wallet)
 main.add_command(card)
+main.add_command(ticket_keys)
 main.add_command(terminal)
 main.add_command(gate)
 

@@ -8,6 +8,7 @@ import ticketing.card_models
 import ticketing.models
 import ticketing.revocations
 import ticketing.terminal_batches
+import ticketing.voucher_models
 import wallet.models
 from expo.db import Base
 

@@ -40,6 +40,8 @@ class Settings:
     proximity_pin_free_fen: int = 20_000
     # The national root keys of the Expo cards (`expo card keys generate`); empty: cards cannot be written.
     key_file: str = ""
+    # The keyring signing QR vouchers and physical tickets (`expo ticket-keys generate`); empty: no QR-voucher sales.
+    signing_key_file: str = ""
 
     @property
     def effective_database_url(self) -> str:
@@ -68,4 +70,5 @@ class Settings:
             wallet_limits_file=os.environ.get("EXPO_WALLET_LIMITS_FILE", ""),
             proximity_pin_free_fen=_env_int("EXPO_PROXIMITY_PIN_FREE_FEN", 20_000),
             key_file=os.environ.get("EXPO_KEY_FILE", ""),
+            signing_key_file=os.environ.get("EXPO_SIGNING_KEY_FILE", ""),
         )

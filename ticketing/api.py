@@ -14,7 +14,7 @@ from expo.provinces import PROVINCES, normalize_msisdn, province
 from expo.segments import home_province
 from ticketing import aftersales, orders, sales, stock, upgrades, wallet_payments
 from ticketing.rules import CATALOGUE
-from ticketing.sales_rules import OrderStatus
+from ticketing.sales_rules import Carrier, OrderStatus
 from ticketing.schemas import (
     BankNotificationIn,
     CapacityIn,
@@ -32,6 +32,8 @@ from ticketing.schemas import (
     view_out,
 )
 from ticketing.sweeps import apply_bank_notification, apply_wallet_code
+from ticketing.voucher_api import deliver_after_payment, keyring_of
+from ticketing.vouchers import order_paid_by
 from wallet.http import sms_of, terms_of
 
 SELLERS = (Role.HALL_CLERK, Role.HOTLINE_AGENT, Role.WEB)
@@ -104,10 +106,14 @@ async def create_order(
     """Sell tickets through the caller's channel: 201 when paid, 202 while payment or delivery is awaited.
 
     A 12580 wallet sale texts the buyer a code once it is committed; the agent submits it to confirm.
+    A QR-voucher sale needs the signing keys (`signing_keys_unavailable` before anything is sold); once it is
+    paid, its voucher is issued and sent by MMS after the commit.
     """
     seller = principal_of(request)
     now = clock_of(request).now()
     terms = request.app.state.sale_terms
+    if data.carrier == Carrier.QR_VOUCHER:
+        keyring_of(request)  # refuses (503) before the sale when its voucher could not be signed
     await wallet_payments.verify_web_password(
         db_of(request),
         seller=seller,
@@ -117,6 +123,7 @@ async def create_order(
         now=now,
     )
     texts: list[tuple[str, str]] = []
+    paid_vouchers: list[int] = []
 
     async def work(session: Any) -> tuple[int, Any]:
         sale = await sales.sell_ticket(
@@ -139,11 +146,15 @@ async def create_order(
         if sale.code is not None:
             text = wallet_payments.code_text(amount_fen=order.amount_fen, order_id=order.id, digits=sale.code.digits)
             texts.append((order.msisdn, text))
+        if order.status == OrderStatus.PAID and order.carrier == Carrier.QR_VOUCHER:
+            paid_vouchers.append(order.id)
         return (201 if order.status == OrderStatus.PAID else 202), view_out(sale.view)
 
     reply = await idempotent_reply(request, key=idempotency_key, work=work)
     for msisdn, text in texts:  # only after the commit: a code for a sale that was rolled back is never sent
         await sms_of(request).send(msisdn=msisdn, text=text, now=now)
+    for order_id in paid_vouchers:
+        await deliver_after_payment(request, order_id=order_id)
     return reply
 
 
@@ -244,6 +255,8 @@ async def confirm_wallet_payment(
     view = await apply_wallet_code(
         db_of(request), actor=principal_of(request), order_id=order_id, code=data.code, now=clock_of(request).now()
     )
+    if view.order.status == OrderStatus.PAID and view.order.carrier == Carrier.QR_VOUCHER:
+        await deliver_after_payment(request, order_id=view.order.id)
     return json_reply(view_out(view), status=200)
 
 
@@ -286,6 +299,10 @@ async def bank_notification(request: AnyRequest, data: JSONBody[BankNotification
         bank=request.app.state.bank,
         now=clock_of(request).now(),
     )
+    if status == OrderStatus.PAID:
+        voucher_order = await order_paid_by(db_of(request), reference=data.reference)
+        if voucher_order is not None:
+            await deliver_after_payment(request, order_id=voucher_order)
     return {"reference": data.reference, "order_status": status}
 
 

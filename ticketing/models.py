@@ -68,6 +68,13 @@ class Ticket(Base):
             postgresql_where=text("status IN ('pending', 'issued') AND carrier <> 'physical'"),
             sqlite_where=text("status IN ('pending', 'issued') AND carrier <> 'physical'"),
         ),
+        # Paid tickets still on a QR voucher: where the voucher sweep looks for a voucher not yet issued.
+        Index(
+            "ix_tickets_paid_on_voucher",
+            "id",
+            postgresql_where=text("carrier = 'qr_voucher' AND status = 'issued'"),
+            sqlite_where=text("carrier = 'qr_voucher' AND status = 'issued'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

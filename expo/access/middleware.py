@@ -8,7 +8,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from expo.access.service import authenticate
 from expo.errors import Unauthorized
 
-PUBLIC_PATHS = ["/schema", "/health", "/v1/bank/notifications"]
+PUBLIC_PATHS = ["/schema", "/health", "/v1/bank/notifications", "/v1/ticket-keys"]
 
 
 class BearerAuthentication(AbstractAuthenticationMiddleware):

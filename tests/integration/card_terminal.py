@@ -34,11 +34,18 @@ def root_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def card_service(db: Database, clock: FixedClock, root_file: Path) -> AsyncIterator[Service]:
-    """The service with its card key file configured (EXPO_KEY_FILE)."""
+async def card_service(
+    db: Database, clock: FixedClock, root_file: Path, signing_key_file: Path
+) -> AsyncIterator[Service]:
+    """The service with its card key file configured (EXPO_KEY_FILE), and its voucher signing keys."""
     await load_reference_data(db, peak_capacity=1000)
     principals = await create_demo_principals(db, now=clock.now())
-    settings = Settings(database_url=db.url, bank_notify_secret="test-bank-secret", key_file=str(root_file))
+    settings = Settings(
+        database_url=db.url,
+        bank_notify_secret="test-bank-secret",
+        key_file=str(root_file),
+        signing_key_file=str(signing_key_file),
+    )
     app = create_app(settings, clock=clock, bank=InMemoryBank(), sweeper=False)
     async with AsyncTestClient(app) as client:
         yield Service(client=client, principals=principals, clock=clock, db=db, settings=settings)

@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from expo.bootstrap import DemoPrincipals, create_demo_principals, load_referenc
 from expo.clock import FixedClock
 from expo.db import Database
 from expo.settings import Settings
+from ticketing.signing_keys import generate_keyring
 
 SHANGHAI_NUMBER = "13800000001"  # segment 1380000: the shipped table assigns it to a province
 
@@ -52,10 +54,20 @@ class Service:
 
 
 @pytest.fixture
-async def service(db: Database, clock: FixedClock) -> AsyncIterator[Service]:
+def signing_key_file(tmp_path: Path, clock: FixedClock) -> Path:
+    """The platform's voucher signing keyring, generated for this test (mode 0600)."""
+    path = tmp_path / "signing-keys.json"
+    generate_keyring(path, now=clock.now())
+    return path
+
+
+@pytest.fixture
+async def service(db: Database, clock: FixedClock, signing_key_file: Path) -> AsyncIterator[Service]:
     await load_reference_data(db, peak_capacity=1000)
     principals = await create_demo_principals(db, now=clock.now())
-    settings = Settings(database_url=db.url, bank_notify_secret="test-bank-secret")
+    settings = Settings(
+        database_url=db.url, bank_notify_secret="test-bank-secret", signing_key_file=str(signing_key_file)
+    )
     app = create_app(settings, clock=clock, bank=InMemoryBank(), sweeper=False)
     async with AsyncTestClient(app) as client:
         yield Service(client=client, principals=principals, clock=clock, db=db, settings=settings)
