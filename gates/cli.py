@@ -4,6 +4,7 @@
     expo gate run      [DEVICE OPTIONS] [--taps N] [--sync-interval S]
     expo gate check    [DEVICE OPTIONS] [--force --reason TEXT --supervisor STAFF]
     expo gate souvenir [DEVICE OPTIONS] --out-dir DIR
+    expo gate scan     [DEVICE OPTIONS] (--image FILE | --code TEXT | --stdin)     (a physical ticket)
     expo gate annul | sync | journal [--day YYYY-MM-DD]    [DEVICE OPTIONS]
 
 A device's options (`--gate --entrance --service --token --sam`) are kept in its data folder after the
@@ -37,6 +38,7 @@ from gates.config import GateConfig, Given, kept_config
 from gates.entrances import ENTRANCES, DeviceKind
 from gates.errors import GateError
 from gates.journal import JOURNAL_FILE, GateJournal
+from gates.paper import PaperGate
 from gates.reader import PcscReader, Tap, one_tap, run_taps
 from gates.sam import load_sam
 from gates.souvenir_ticket import save_souvenir_ticket
@@ -296,6 +298,30 @@ def souvenir(options: DeviceOptions, out_dir: Path, card_wait: float) -> None:
         result, out_dir=out_dir, gate_id=device.config.gate_id, entrance=device.config.entrance
     )
     _echo(tap_line(device.config.gate_id, result, image=image))
+
+
+@gate.command()
+@device_command
+@click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A picture of the code.")
+@click.option("--code", default=None, help="The code as printed (dashes, spaces and case do not matter).")
+@click.option("--stdin", "from_stdin", is_flag=True, help="One code per line until EOF (a keyboard-wedge scanner).")
+def scan(options: DeviceOptions, image: Path | None, code: str | None, from_stdin: bool) -> None:
+    """A physical ticket: decide its code offline, journal it, print OPEN or REFUSED (one code: exit 2 if refused)."""
+    if (image is not None) + (code is not None) + from_stdin != 1:
+        raise click.UsageError("give one of --image, --code and --stdin")
+    device = Device(options, DeviceKind.GATE)
+    gate_id = device.config.gate_id
+    with closing(GateJournal(options.data_dir / JOURNAL_FILE)) as journal:
+        paper = PaperGate(gate_id=gate_id, journal=journal, clock=device.clock)
+        if from_stdin:
+            for text in sys.stdin:
+                if text.strip():
+                    _echo(tap_line(gate_id, paper.scan(text)))
+            return
+        result = paper.scan_picture(image) if image is not None else paper.scan(code or "")
+    _echo(tap_line(gate_id, result))
+    if not result.opens:
+        sys.exit(REFUSED_EXIT)
 
 
 @gate.command()

@@ -6,18 +6,21 @@ same card event of another line, is a duplicate, not an error), one `SELECT .. F
 the new lines name (with what the conflicts need), then one `UPDATE` that recomputes those tickets from
 every stored line of theirs. Recomputing instead of adding makes the order in which batches (and gates)
 arrive irrelevant: an annulment that comes before its entry, or a re-upload, gives the same tickets.
+Physical tickets are counted the same way (their lines name the ticket, not a card); when new paper entries
+come in, one more SELECT reads the stored entries of their tickets, to report a paper ticket that two gates
+let in (`physical_ticket_reused`).
 
 Lock order: the new lines' index entries (sorted by card event), then the named tickets in id order.
-The tickets are locked before the recomputing UPDATE, so that on PostgreSQL the UPDATE's snapshot
-already holds the lines of a concurrent upload that locked them first.
+The tickets are locked before the recomputing UPDATE and the paper entries' SELECT, so that on PostgreSQL
+both already see the lines of a concurrent upload that locked them first.
 """
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -29,18 +32,20 @@ from gates.ingest_rules import (
     ENTRY_EVENTS,
     TICKET_EVENTS,
     Found,
+    StoredEntry,
     TicketFacts,
     check_batch,
     conflicts_of,
     duplicate_card_event,
     insert_order,
+    paper_reuse,
 )
 from gates.models import EntryConflict, EntryLine
 from gates.wire import Event, GateBatch, GateEntry
 from ticketing.card_models import CardWrite
 from ticketing.card_writes import WriteState
 from ticketing.models import Ticket
-from ticketing.rules import CATALOGUE
+from ticketing.rules import CATALOGUE, ticket_kind
 from ticketing.sales_rules import Carrier, TicketStatus
 
 TICKET_ID_MAX = 2**31 - 1  # tickets.id is a 32-bit signed integer: a larger id on a card names no ticket
@@ -72,6 +77,7 @@ async def ingest_batch(session: AsyncSession, *, caller: Principal, batch: GateB
         recompute = await _tickets_to_recompute(session, gate_id=batch.gate_id, new=new)
         facts = await _lock_tickets(session, ids=recompute | _ticket_ids(new, TICKET_EVENTS))
         found += conflicts_of(new, tickets=facts, received_at=now)
+        found += await _paper_reuse(session, gate_id=batch.gate_id, new=new, tickets=facts)
         if recompute:
             await session.execute(_recompute_statement(recompute), execution_options={"synchronize_session": False})
     recorded = await _record_conflicts(session, gate_id=batch.gate_id, entries=entries, found=found, now=now)
@@ -104,6 +110,7 @@ async def _insert_lines(
             "reason": entry.reason,
             "supervisor": entry.supervisor,
             "annuls_seq": entry.annuls_seq,
+            "paper": entry.paper,
             "received_at": now,
         }
         for entry in entries
@@ -172,13 +179,47 @@ async def _lock_tickets(session: AsyncSession, *, ids: Collection[int]) -> dict[
         return {}
     confirmed = and_(CardWrite.ticket_id == Ticket.id, CardWrite.state == WriteState.CONFIRMED.value)
     rows = await session.execute(
-        select(Ticket.id, Ticket.status, CardWrite.csn)
+        select(Ticket.id, Ticket.status, CardWrite.csn, Ticket.ticket_type)
         .outerjoin(CardWrite, confirmed)
         .where(Ticket.id.in_(ids))
         .order_by(Ticket.id)
         .with_for_update(of=Ticket)
     )
-    return {ticket_id: TicketFacts(status, csn) for ticket_id, status, csn in rows}
+    return {
+        ticket_id: TicketFacts(status, csn, ticket_kind(ticket_type).entries_allowed)
+        for ticket_id, status, csn, ticket_type in rows
+    }
+
+
+async def _paper_reuse(
+    session: AsyncSession, *, gate_id: int, new: Sequence[GateEntry], tickets: Mapping[int, TicketFacts]
+) -> list[Found]:
+    """The new paper entries that make their ticket enter twice a day or past its count, against every stored
+    entry of those tickets not annulled (one SELECT, after the tickets' lock: a concurrent upload of the same
+    ticket has committed its lines by then)."""
+    ids = {entry.ticket_id for entry in new if entry.paper and entry.event in ENTRY_EVENTS} & tickets.keys()
+    if not ids:
+        return []
+    rows = await session.execute(
+        select(EntryLine.gate_id, EntryLine.seq, EntryLine.ticket_id, EntryLine.day).where(
+            EntryLine.paper, EntryLine.ticket_id.in_(ids), _standing_entry()
+        )
+    )
+    standing = [StoredEntry(gate, seq, ticket, day) for gate, seq, ticket, day in rows if ticket is not None]
+    return paper_reuse(new, gate_id=gate_id, standing=standing, tickets=tickets)
+
+
+def _standing_entry() -> ColumnElement[bool]:
+    """An entry line (admitted or forced) that no annulled line of its own gate takes back."""
+    annulment = aliased(EntryLine)
+    return and_(
+        EntryLine.event.in_([event.value for event in ENTRY_EVENTS]),
+        ~exists().where(
+            annulment.gate_id == EntryLine.gate_id,
+            annulment.annuls_seq == EntryLine.seq,
+            annulment.event == Event.ANNULLED.value,
+        ),
+    )
 
 
 def _recompute_statement(ids: Collection[int]) -> Any:
@@ -191,20 +232,7 @@ def _recompute_statement(ids: Collection[int]) -> Any:
     (the conflict report shows it).
     """
     source = aliased(Ticket)
-    annulment = aliased(EntryLine)
-    counted = (
-        select()
-        .select_from(EntryLine)
-        .where(
-            EntryLine.ticket_id == source.id,
-            EntryLine.event.in_([event.value for event in ENTRY_EVENTS]),
-            ~exists().where(
-                annulment.gate_id == EntryLine.gate_id,
-                annulment.annuls_seq == EntryLine.seq,
-                annulment.event == Event.ANNULLED.value,
-            ),
-        )
-    )
+    counted = select().select_from(EntryLine).where(EntryLine.ticket_id == source.id, _standing_entry())
     counts = (
         select(
             source.id.label("ticket_id"),

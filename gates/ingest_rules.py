@@ -7,9 +7,10 @@ anything: the entry happened at the gate whatever the server thinks of it, so it
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from expo.clock import expo_local
 from expo.errors import ExpoError
 from gates.wire import Event, GateEntry
 from ticketing.sales_rules import TicketStatus
@@ -33,14 +34,27 @@ class ConflictCode(StrEnum):
     FORCED_ADMISSION = "forced_admission"  # every forced admission, for the supervisor's review
     LATE_UPLOAD = "late_upload"  # received more than LATE_UPLOAD after the decision
     DUPLICATE_CARD_EVENT = "duplicate_card_event"  # the same card event (csn, ctr, event) under another line
+    PHYSICAL_TICKET_REUSED = "physical_ticket_reused"  # a paper ticket entered twice a day, or beyond its count
 
 
 @dataclass(frozen=True)
 class TicketFacts:
-    """What the platform knows of a ticket a line names: its status and the card its write was confirmed on."""
+    """What the platform knows of a ticket a line names: its status, the card its write was confirmed on and
+    the entries its type allows."""
 
     status: str
     card_csn: str | None
+    entries_allowed: int = 1
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry line as stored (any gate): which line, which ticket, which Expo day."""
+
+    gate_id: int
+    seq: int
+    ticket_id: int
+    day: date
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,8 @@ class Found:
 
 def check_batch(entries: Sequence[GateEntry]) -> None:
     """Refuse the whole batch at its first inconsistent line: a seq twice, a time without a zone, a ticket event
-    without its card, ticket and slot, a card event without its counter, an annulment without what it annuls."""
+    without its card, ticket and slot (a paper one without its ticket), a paper line naming a card or a souvenir,
+    a card event without its counter, an annulment without what it annuls."""
     seen: set[int] = set()
     for entry in entries:
         problem = _problem_of(entry, seen)
@@ -68,7 +83,11 @@ def _problem_of(entry: GateEntry, seen: set[int]) -> str | None:
         return "seq twice in one batch"
     if entry.at.tzinfo is None or entry.at.utcoffset() is None:
         return "`at` has no time zone"
-    if entry.event in TICKET_EVENTS and (entry.csn is None or entry.ticket_id is None or entry.slot is None):
+    if entry.paper:
+        problem = _paper_problem(entry)
+        if problem is not None:
+            return problem
+    elif entry.event in TICKET_EVENTS and (entry.csn is None or entry.ticket_id is None or entry.slot is None):
         return f"a {entry.event} line names its csn, ticket_id and slot"
     if entry.card_marked and (entry.csn is None or entry.ctr is None):
         return "a line the card recorded names its csn and ctr"
@@ -76,6 +95,16 @@ def _problem_of(entry: GateEntry, seen: set[int]) -> str | None:
         return "annuls_seq belongs to, and only to, an annulled line"
     if entry.annuls_seq is not None and entry.annuls_seq >= entry.seq:
         return "an annulment comes after the line it annuls"
+    return None
+
+
+def _paper_problem(entry: GateEntry) -> str | None:
+    if entry.event == Event.SOUVENIR:
+        return "a souvenir is handed out for a card's ticket, never on paper"
+    if entry.csn is not None or entry.ctr is not None or entry.slot is not None or entry.card_marked:
+        return "a paper line names no card: no csn, ctr, slot or card_marked"
+    if entry.event in TICKET_EVENTS and entry.ticket_id is None:
+        return f"a paper {entry.event} line names its ticket_id"
     return None
 
 
@@ -110,7 +139,7 @@ def _line_conflicts(entry: GateEntry, *, tickets: Mapping[int, TicketFacts], rec
         return found
     if entry.event in ENTRY_EVENTS and facts.status in REVOKED:
         add(ConflictCode.REVOKED_TICKET_ENTERED, f"ticket {entry.ticket_id} is {facts.status}")
-    if facts.card_csn is not None and facts.card_csn != entry.csn:
+    if not entry.paper and facts.card_csn is not None and facts.card_csn != entry.csn:
         add(ConflictCode.TICKET_NOT_ON_CARD, f"ticket {entry.ticket_id} was written to card {facts.card_csn}")
     return found
 
@@ -122,6 +151,43 @@ def duplicate_card_event(entry: GateEntry, *, holder_gate_id: int, holder_seq: i
         ConflictCode.DUPLICATE_CARD_EVENT,
         f"card {entry.csn} ctr {entry.ctr} {entry.event} is already gate {holder_gate_id} seq {holder_seq}",
     )
+
+
+def paper_reuse(
+    new: Iterable[GateEntry], *, gate_id: int, standing: Sequence[StoredEntry], tickets: Mapping[int, TicketFacts]
+) -> list[Found]:
+    """New paper entries of a ticket that entered elsewhere the same day, or past the entries its type allows:
+    `standing` is every stored entry line of those tickets (this upload's too) that no line annuls.
+
+    Only this upload's lines are flagged, against all stored ones, so whichever of two gates uploads second
+    is flagged (both, when they come in one upload), and a re-upload (nothing new) flags nothing."""
+    by_ticket: dict[int, list[StoredEntry]] = {}
+    for line in sorted(standing, key=lambda line: (line.day, line.gate_id, line.seq)):
+        by_ticket.setdefault(line.ticket_id, []).append(line)
+    found = []
+    for entry in new:
+        facts = tickets.get(entry.ticket_id or 0)
+        entries = by_ticket.get(entry.ticket_id or 0, [])
+        if not entry.paper or entry.event not in ENTRY_EVENTS or facts is None:
+            continue
+        if not any((line.gate_id, line.seq) == (gate_id, entry.seq) for line in entries):
+            continue  # annulled already: it let nobody in
+        others = [line for line in entries if (line.gate_id, line.seq) != (gate_id, entry.seq)]
+        day = expo_local(entry.at).date()
+        same_day = [line for line in others if line.day == day]
+        if same_day:
+            other = same_day[0]
+            detail = f"ticket {entry.ticket_id} also entered on {day} at gate {other.gate_id} seq {other.seq}"
+        elif others and len(entries) > facts.entries_allowed:
+            other = others[-1]
+            detail = (
+                f"ticket {entry.ticket_id} entered {len(entries)} times, its type allows {facts.entries_allowed};"
+                f" also gate {other.gate_id} seq {other.seq} on {other.day}"
+            )
+        else:
+            continue
+        found.append(Found(entry.seq, ConflictCode.PHYSICAL_TICKET_REUSED, detail))
+    return found
 
 
 def insert_order(entry: GateEntry) -> tuple[str, int, str, int]:

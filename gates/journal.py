@@ -1,19 +1,28 @@
-"""The gate's local journal: every decision as a `GateEntry` line, the synced revocation list, a little meta.
+"""The gate's local journal: every decision as a `GateEntry` line, the synced revocation list and ticket-code
+keys, a little meta.
 
 stdlib sqlite3 in the device's data folder (WAL; synchronous=FULL unless the caller asks for NORMAL), one
 connection kept open for the device's life and shared by its threads under a lock. A line is committed
 before `append` returns, so before the gate opens. `seq` is SQLite's next rowid in the same transaction,
 so two programs of one device (the gate loop and `expo gate annul`) never share a number. Revoked ticket
-ids are loaded into memory once and kept in step with every delta applied.
+ids and the public keys of ticket codes are loaded into memory once and kept in step with every change
+made here; `refresh` reloads them when another program of the device changed the file (its sync).
+
+A journal file written before physical tickets has no `paper` column: it is added on opening (every
+older line is a card's), so a gate keeps its journal across the upgrade.
 """
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import date, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from expo.clock import expo_local
 from gates.wire import Event, GateEntry
@@ -37,24 +46,30 @@ CREATE TABLE IF NOT EXISTS lines (
     reason TEXT,
     supervisor TEXT,
     annuls_seq INTEGER,
-    uploaded INTEGER NOT NULL DEFAULT 0
+    uploaded INTEGER NOT NULL DEFAULT 0,
+    paper INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS lines_pending ON lines (seq) WHERE uploaded = 0;
 CREATE INDEX IF NOT EXISTS lines_card_day ON lines (csn, day);
 CREATE INDEX IF NOT EXISTS lines_admitted ON lines (seq) WHERE event = 'admitted';
 CREATE TABLE IF NOT EXISTS revocations (ticket_id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ticket_keys (kid INTEGER PRIMARY KEY, public BLOB NOT NULL);
 """
-_COLUMNS = "seq, event, at, code, csn, ctr, ticket_id, slot, check_id, card_marked, reason, supervisor, annuls_seq"
+# After the `paper` column exists (a journal of an older gate gets it first).
+_PAPER_INDEX = "CREATE INDEX IF NOT EXISTS lines_paper_ticket ON lines (ticket_id) WHERE paper = 1"
+_COLUMNS = (
+    "seq, event, at, code, csn, ctr, ticket_id, slot, check_id, card_marked, reason, supervisor, annuls_seq, paper"
+)
 _INSERT = (
     "INSERT INTO lines (event, at, day, code, csn, ctr, ticket_id, slot, check_id, card_marked, reason, supervisor,"
-    " annuls_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " annuls_seq, paper) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _REVOCATION_VERSION = "revocation_version"
 
 
 def _entry(row: tuple[Any, ...]) -> GateEntry:
-    seq, event, at, code, csn, ctr, ticket_id, slot, check_id, card_marked, reason, supervisor, annuls_seq = row
+    seq, event, at, code, csn, ctr, ticket_id, slot, check_id, card_marked, reason, supervisor, annuls_seq, paper = row
     return GateEntry(
         seq=seq,
         event=Event(event),
@@ -69,7 +84,12 @@ def _entry(row: tuple[Any, ...]) -> GateEntry:
         reason=reason,
         supervisor=supervisor,
         annuls_seq=annuls_seq,
+        paper=bool(paper),
     )
+
+
+def _raw_public(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 class GateJournal:
@@ -84,8 +104,31 @@ class GateJournal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._db.executescript(_SCHEMA)
+        self._add_paper_column()
         self.path.chmod(0o600)
-        self._revoked = {row[0] for row in self._db.execute("SELECT ticket_id FROM revocations")}
+        self._revoked: set[int] = set()
+        self._keys: Mapping[int, Ed25519PublicKey] = MappingProxyType({})
+        self._version = -1
+        self.refresh()
+
+    def _add_paper_column(self) -> None:
+        """A journal of a gate from before physical tickets: its lines are all a card's (paper = 0)."""
+        with self._write():  # checked again under the write lock: two programs may open the old file at once
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(lines)")}
+            if "paper" not in columns:
+                self._db.execute("ALTER TABLE lines ADD COLUMN paper INTEGER NOT NULL DEFAULT 0")
+            self._db.execute(_PAPER_INDEX)
+
+    def refresh(self) -> None:
+        """Reload the revoked tickets and the ticket-code keys if another program of the device changed the file."""
+        with self._lock:
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._version:
+                return
+            self._version = version
+            self._revoked.update(row[0] for row in self._db.execute("SELECT ticket_id FROM revocations"))
+            rows = self._db.execute("SELECT kid, public FROM ticket_keys").fetchall()
+        self._keys = MappingProxyType({kid: Ed25519PublicKey.from_public_bytes(raw) for kid, raw in rows})
 
     def __repr__(self) -> str:
         return f"GateJournal({str(self.path)!r})"
@@ -108,6 +151,7 @@ class GateJournal:
         reason: str | None = None,
         supervisor: str | None = None,
         annuls_seq: int | None = None,
+        paper: bool = False,
     ) -> GateEntry:
         """Journal one decision under the next seq and commit it; the stored line."""
         if at.tzinfo is None:
@@ -126,6 +170,7 @@ class GateJournal:
             reason,
             supervisor,
             annuls_seq,
+            int(paper),
         )
         with self._lock:  # one INSERT in autocommit mode: its own transaction, committed on return
             seq = self._db.execute(_INSERT, values).lastrowid
@@ -145,6 +190,7 @@ class GateJournal:
             reason=reason,
             supervisor=supervisor,
             annuls_seq=annuls_seq,
+            paper=paper,
         )
 
     def _select(self, sql: str, params: Sequence[Any] = ()) -> list[GateEntry]:
@@ -169,6 +215,11 @@ class GateJournal:
         """This card's lines of one Expo day (the facts `gates.rules` needs of it), oldest first."""
         sql = f"SELECT {_COLUMNS} FROM lines WHERE csn = ? AND day = ? ORDER BY seq"  # noqa: S608
         return self._select(sql, (csn, day.isoformat()))
+
+    def paper_lines(self, ticket_id: int) -> list[GateEntry]:
+        """A physical ticket's lines at this gate, every day, oldest first: the only record of its use it has."""
+        sql = f"SELECT {_COLUMNS} FROM lines WHERE paper = 1 AND ticket_id = ? ORDER BY seq"  # noqa: S608
+        return self._select(sql, (ticket_id,))
 
     def line(self, seq: int) -> GateEntry | None:
         """One line by its seq."""
@@ -203,6 +254,22 @@ class GateJournal:
                 (_REVOCATION_VERSION, str(version)),
             )
         self._revoked.update(ids)
+
+    def ticket_keys(self) -> Mapping[int, Ed25519PublicKey]:
+        """The platform's public keys of ticket codes by key id, as last synced (empty before the first)."""
+        return self._keys
+
+    def replace_ticket_keys(self, keys: Mapping[int, Ed25519PublicKey]) -> None:
+        """Keep the keys the service publishes now, in one commit (the service's list is the whole list); the
+        same keys again write nothing."""
+        self.refresh()
+        rows = [(kid, _raw_public(key)) for kid, key in sorted(keys.items())]
+        if rows == [(kid, _raw_public(key)) for kid, key in sorted(self._keys.items())]:
+            return
+        with self._lock, self._write():
+            self._db.execute("DELETE FROM ticket_keys")
+            self._db.executemany("INSERT INTO ticket_keys (kid, public) VALUES (?, ?)", rows)
+        self._keys = MappingProxyType(dict(keys))
 
     def is_revoked(self, ticket_id: int) -> bool:
         """Whether the ticket was voided or refunded, by the revocation list synced so far."""

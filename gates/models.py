@@ -1,4 +1,5 @@
-"""Gate tables: the registered gate devices, every journal line they uploaded and the conflicts found in them.
+"""Gate tables: the registered gate devices, every journal line they uploaded (a card's, or a physical ticket's)
+and the conflicts found in them.
 
 Ids that come from a card or a device (gate id, seq, ticket id, counter) are unsigned 32-bit or larger,
 so they are stored as BIGINT; a line's ticket id has no foreign key because an unknown ticket is itself
@@ -7,13 +8,14 @@ something to store and report.
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from expo.db import Base
 
 _CARD_MARKED = text("card_marked")
 _ANNULS = text("annuls_seq IS NOT NULL")
+_PAPER = text("paper")
 
 
 class GateDevice(Base):
@@ -46,6 +48,8 @@ class EntryLine(Base):
         ),
         Index("ix_gate_entries_day_gate_id_event", "day", "gate_id", "event"),
         Index("ix_gate_entries_annuls", "gate_id", "annuls_seq", postgresql_where=_ANNULS, sqlite_where=_ANNULS),
+        # A paper ticket's entries, looked up at each upload that brings new ones (few, among all the card lines).
+        Index("ix_gate_entries_paper_ticket", "ticket_id", postgresql_where=_PAPER, sqlite_where=_PAPER),
     )
 
     gate_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("gate_devices.gate_id"), primary_key=True)
@@ -63,6 +67,7 @@ class EntryLine(Base):
     reason: Mapped[str | None] = mapped_column(String(200))
     supervisor: Mapped[str | None] = mapped_column(String(200))
     annuls_seq: Mapped[int | None] = mapped_column(BigInteger)
+    paper: Mapped[bool] = mapped_column(server_default=false())  # a physical ticket's line: no card
     received_at: Mapped[datetime]
 
 

@@ -137,21 +137,28 @@ def judge_entry(
         return verdict
     record = verdict.record
     day = expo_local(at).date()
-    code = _validity(record, day=day, revoked=revoked)
+    code = validity_refusal(
+        ticket_id=record.ticket_id, first_day=record.first_day, last_day=record.last_day, day=day, revoked=revoked
+    )
     if code is None:
         code = decide_entry(use=ticket_use(record, verdict.ticket_type), at=at).code
     return Verdict(slot, code, record, verdict.ticket_type, verdict.check_id)
 
 
-def _validity(record: TicketRecord, *, day: date, revoked: Container[int]) -> str | None:
-    if record.ticket_id in revoked:
+def validity_refusal(
+    *, ticket_id: int, first_day: int, last_day: int, day: date, revoked: Container[int]
+) -> str | None:
+    """Whether a ticket may be used on an Expo day at all, whatever carries it: `revoked` (voided or refunded),
+    `outside_expo`, `not_yet_valid` / `expired` (before its first or after its last valid day, as card day
+    numbers); None when it may."""
+    if ticket_id in revoked:
         return "revoked"
     if not is_expo_day(day):
         return "outside_expo"
     number = day_number(day)
-    if number < record.first_day:
+    if number < first_day:
         return "not_yet_valid"
-    if number > record.last_day:
+    if number > last_day:
         return "expired"
     return None
 
@@ -241,15 +248,16 @@ def _most_telling(verdicts: Sequence[Verdict], order: Sequence[str]) -> GateDeci
 # --- what the gate's journal says of a card today -------------------------------------------------------------
 
 
-def entered_ticket_ids(lines: Iterable[GateEntry]) -> set[int]:
-    """Tickets of one card this gate admitted (or forced) and did not annul, from that card's lines of a day."""
+def standing_entries(lines: Iterable[GateEntry]) -> list[GateEntry]:
+    """The admissions (and forced ones) among a gate's lines that none of those lines annuls, in their order."""
     lines = list(lines)
     annulled = {line.annuls_seq for line in lines if line.event is Event.ANNULLED}
-    return {
-        line.ticket_id
-        for line in lines
-        if line.event in (Event.ADMITTED, Event.FORCED) and line.ticket_id is not None and line.seq not in annulled
-    }
+    return [line for line in lines if line.event in (Event.ADMITTED, Event.FORCED) and line.seq not in annulled]
+
+
+def entered_ticket_ids(lines: Iterable[GateEntry]) -> set[int]:
+    """Tickets of one card this gate admitted (or forced) and did not annul, from that card's lines of a day."""
+    return {line.ticket_id for line in standing_entries(lines) if line.ticket_id is not None}
 
 
 def pending_card_annulment(lines: Iterable[GateEntry], *, at: datetime) -> GateEntry | None:

@@ -1,8 +1,10 @@
-"""The gate's sync: upload the journal's pending lines and pull the revocation list, in the background.
+"""The gate's sync: upload the journal's pending lines, pull the ticket-code keys and the revocation list, in the
+background.
 
 The network is never in the tap path. A round (`GateSync.sync_once`) uploads every pending line in batches
 of up to `BATCH` (a batch is marked uploaded only on the server's 200, so a lost reply just sends it again
-and the server counts it as duplicates), then pulls revocation deltas page by page. `BackgroundSync` runs
+and the server counts it as duplicates), then pulls the public keys of ticket codes (kept when the service
+has none to give) and the revocation deltas page by page. `BackgroundSync` runs
 rounds on a daemon thread: every `interval` seconds while the service answers, and after a failure with a
 capped backoff (1 s, 2 s, ... 30 s, jittered) for as long as it stays away, hours if need be.
 
@@ -15,9 +17,11 @@ import logging
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gates.client import REVOCATION_PAGE, Conflict, GateClient
 from gates.wire import GateEntry
@@ -42,6 +46,8 @@ class SyncJournal(Protocol):
 
     def apply_revocations(self, *, version: int, ticket_ids: list[int]) -> None: ...
 
+    def replace_ticket_keys(self, keys: Mapping[int, Ed25519PublicKey]) -> None: ...
+
 
 @dataclass
 class SyncReport:
@@ -53,6 +59,7 @@ class SyncReport:
     conflicts: list[Conflict] = field(default_factory=list)
     revocations: int = 0
     revocation_version: int | None = None
+    ticket_keys: int | None = None  # keys the service published this round (None: it had none, or no answer)
     held: dict[int, str] = field(default_factory=dict)  # seq -> code of lines the server refuses one by one
     errors: list[ServiceError] = field(default_factory=list)
 
@@ -71,6 +78,8 @@ class SyncReport:
         ]
         if self.revocation_version is not None:
             parts.append(f"revocation_version {self.revocation_version}")
+        if self.ticket_keys is not None:
+            parts.append(f"ticket_keys {self.ticket_keys}")
         if self.held:
             parts.append("held " + ",".join(f"{seq}:{code}" for seq, code in sorted(self.held.items())))
         return " ".join(parts)
@@ -108,7 +117,8 @@ class GateSync:
         self.held: dict[int, str] = {}
 
     def sync_once(self) -> SyncReport:
-        """Upload everything pending, then pull the revocation list; what went wrong is in the report."""
+        """Upload everything pending, then pull the ticket-code keys and the revocation list; what went wrong is
+        in the report."""
         report = SyncReport()
         try:
             self._upload(report)
@@ -120,12 +130,34 @@ class GateSync:
             log.error("gate %s: batch refused, kept pending: %s (%s)", self.gate_id, error.code, error.message)
         finally:
             report.held = dict(self.held)
+        # The keys on every round, not only once a code met an unknown key id: after a rotation a hall prints
+        # tickets under the new key at once, and a gate that asked only when such a code came would have
+        # refused that visitor first. One small GET per round, as the revocation pull is.
+        try:
+            self._pull_keys(report)
+        except ServiceError as error:
+            report.errors.append(error)
+            log.warning("gate %s: ticket key pull failed: %s (%s)", self.gate_id, error.code, error.message)
+            if unreachable(error):
+                return report
         try:
             self._pull(report)
         except ServiceError as error:
             report.errors.append(error)
             log.warning("gate %s: revocation pull failed: %s (%s)", self.gate_id, error.code, error.message)
         return report
+
+    def _pull_keys(self, report: SyncReport) -> None:
+        try:
+            keys = self.client.public_keys()
+        except ServiceError as error:
+            if error.code != "signing_keys_unavailable":
+                raise
+            # The service is not set up to sign codes: keep the keys the gate has; paper still verifies.
+            log.info("gate %s: the service publishes no ticket keys yet", self.gate_id)
+            return
+        self.journal.replace_ticket_keys(keys)
+        report.ticket_keys = len(keys)
 
     def _upload(self, report: SyncReport) -> None:
         while True:

@@ -70,6 +70,7 @@ class TapResult:
     check_id: bool
     record: TicketRecord | None
     at: datetime | None = None
+    paper: bool = False  # a physical ticket's code (`gates.paper`): no card, counter or slot
 
     @property
     def opens(self) -> bool:
@@ -195,8 +196,8 @@ class Validator:
 
     def annul_last(self) -> int:
         """The turnstile did not turn: annul the gate's last admission in the journal (within the window); the
-        card annuls it at its next tap here. The seq of the `annulled` line; GateError `nothing_to_annul` /
-        `annul_window_passed`."""
+        card annuls it at its next tap here (a paper ticket has nothing more to annul). The seq of the `annulled`
+        line; GateError `nothing_to_annul` / `annul_window_passed`."""
         at = self.clock.now()
         last, annulled = self.journal.last_admission()
         code = annul_refusal(last, annulled=annulled, at=at)
@@ -211,6 +212,7 @@ class Validator:
             slot=last.slot,
             reason=ANNUL_REASON,
             annuls_seq=last.seq,
+            paper=last.paper,
         )
         return line.seq
 

@@ -1,7 +1,7 @@
 """What a gate device uploads: one journal line per decision, the same schema on the device and the server.
 
 Pure (msgspec only). The server de-duplicates on (gate id, seq) and, for what a card recorded, on
-(CSN, CTR, event); see docs/gates.md.
+(CSN, CTR, event); see docs/gates.md. A physical ticket's line (`paper`) names its ticket but no card.
 """
 
 from datetime import datetime
@@ -45,6 +45,7 @@ class GateEntry(Struct, forbid_unknown_fields=True, omit_defaults=True):
     slot: Slot | None = None
     check_id: bool = False
     card_marked: bool = False  # the card recorded this event (MARK ENTRY answered 9000)
+    paper: bool = False  # a physical (paper) ticket's code, scanned: no card, so no csn, ctr or slot
     reason: Text | None = None  # forced and annulled
     supervisor: Text | None = None  # forced
     annuls_seq: Seq | None = None  # annulled

@@ -51,6 +51,8 @@ class FakeService:
             if failure == "lost":
                 raise httpx.ReadError("connection reset", request=request)
             return reply
+        if request.url.path == "/v1/ticket-keys":  # a service not set up to sign ticket codes
+            return httpx.Response(503, json={"code": "signing_keys_unavailable", "detail": "none", "status": 503})
         assert request.url.path == "/v1/gate-revocations"
         since, limit = int(request.url.params["since"]), int(request.url.params["limit"])
         versions = [v for v in range(1, len(self.revoked) + 1) if v > since][:limit]
@@ -206,6 +208,8 @@ def test_revocations_come_in_pages_until_the_list_is_current(journal: GateJourna
 
 def test_a_revocation_list_that_does_not_advance_is_an_error_not_a_loop(journal: GateJournal) -> None:
     def stuck(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/ticket-keys":
+            return httpx.Response(503, json={"code": "signing_keys_unavailable", "detail": "none", "status": 503})
         return httpx.Response(200, json={"version": 0, "revocations": [], "more": True})
 
     client = GateClient("http://service", "exg_token", transport=httpx.MockTransport(stuck))
