@@ -19,6 +19,7 @@ from expo.bootstrap import create_demo_principals, load_reference_data
 from expo.clock import EXPO_TZ
 from expo.db import Database
 from expo.demo_gates import GateDemo
+from expo.demo_vouchers import VoucherDemo
 from expo.demo_wallet import WalletDemo
 from expo.migrate import upgrade
 from expo.money import format_fen
@@ -30,6 +31,7 @@ from ticketing.cards import issue_cards
 from ticketing.signing_keys import generate_keyring
 
 DEMO_DIR = Path("data") / "demo"
+HALL_CLERKS = (("sh_hall", "SH-C001"), ("bj_hall", "BJ-C001"))
 DEMO_START = "2010-09-28T10:00:00+08:00"
 
 
@@ -175,6 +177,10 @@ class Demo:
 
         gates = GateDemo(self.http, admin=self.device("admin"), clerk_token=_token(clerk), root=root, folder=DEMO_DIR)
         gates.run(cards=cards, numbers=[_number_in("31", 21 + n) for n in range(len(cards))], start=_start())
+
+        halls = [(self.tokens[device], staff, self.passwords[staff]) for device, staff in HALL_CLERKS]
+        vouchers = VoucherDemo(self.http, admin=self.device("admin"), folder=DEMO_DIR, start=_start())
+        vouchers.run(msisdn=late["msisdn"], halls=halls)
 
 
 def _token(headers: dict[str, str]) -> str:
