@@ -8,12 +8,12 @@ common system paths is used (without one Pillow draws placeholder boxes, the res
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from expo.clock import expo_local
+from expo.fonts import cjk_font, latin_font
 from gates.entrances import ENTRANCES
 from gates.validator import TapResult
 from gates.wire import Event
@@ -24,17 +24,6 @@ SIZE = (640, 400)  # pixels: a ticket of about 80 x 50 mm at 200 dpi
 MARGIN = 24
 TITLE = "EXPO 2010 SHANGHAI CHINA"
 TITLE_ZH = "中国2010年上海世博会"
-
-_LATIN_FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
-_CJK_FONTS = (
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/arphic/uming.ttc",
-    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
-)
-
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 @dataclass(frozen=True)
@@ -96,14 +85,6 @@ def souvenir_lines(ticket: SouvenirTicket) -> list[tuple[str, bool]]:
     ]
 
 
-@cache
-def _font(size: int, *, cjk: bool) -> Font:
-    for candidate in (*_CJK_FONTS, *_LATIN_FONTS) if cjk else _LATIN_FONTS:
-        if Path(candidate).is_file():
-            return ImageFont.truetype(candidate, size)
-    return ImageFont.load_default()
-
-
 def render_souvenir_ticket(ticket: SouvenirTicket, path: Path) -> Path:
     """Draw the ticket (SIZE pixels, black on white, a frame) into a PNG at `path` (its folder is created)."""
     image = Image.new("RGB", SIZE, color="white")
@@ -112,7 +93,9 @@ def render_souvenir_ticket(ticket: SouvenirTicket, path: Path) -> Path:
     y = MARGIN
     for row, (text, cjk) in enumerate(souvenir_lines(ticket)):
         size = 24 if row < 2 else 18
-        draw.text((MARGIN, y), text, fill="darkred" if row < 3 else "black", font=_font(size, cjk=cjk))
+        draw.text(
+            (MARGIN, y), text, fill="darkred" if row < 3 else "black", font=cjk_font(size) if cjk else latin_font(size)
+        )
         y += size + 12
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, format="PNG")

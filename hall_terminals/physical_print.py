@@ -9,12 +9,12 @@ the typed code) and verify it offline; nothing else on the paper counts. The Chi
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from expo.clock import expo_local
+from expo.fonts import cjk_font, mono_font
 from ticketing.qr import qr_image
 from ticketing.rules import CATALOGUE, TicketType
 from ticketing.signed_codes import TicketClaim, grouped
@@ -26,16 +26,6 @@ QR_BOX = 6  # pixels per QR module: 0.76 mm at 200 dpi, read by any gate scanner
 GROUPS_PER_LINE = 8
 TITLE_ZH = "中国2010年上海世博会 门票"
 TITLE = "EXPO 2010 SHANGHAI CHINA  TICKET"
-
-_CJK_FONTS = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-)
-_MONO_FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf", *_CJK_FONTS)
-
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 @dataclass(frozen=True)
@@ -97,14 +87,6 @@ def code_lines(code: str) -> list[str]:
     return ["-".join(groups[i : i + GROUPS_PER_LINE]) for i in range(0, len(groups), GROUPS_PER_LINE)]
 
 
-@cache
-def _font(size: int, *, mono: bool = False) -> Font:
-    for candidate in _MONO_FONTS if mono else _CJK_FONTS:
-        if Path(candidate).is_file():
-            return ImageFont.truetype(candidate, size)
-    return ImageFont.load_default()
-
-
 def render_physical_ticket(ticket: PhysicalTicket) -> Image.Image:
     """The ticket's picture: text on the left, the QR code on the right, the typed code across the foot."""
     qr = qr_image(ticket.code, box_size=QR_BOX)
@@ -118,11 +100,11 @@ def render_physical_ticket(ticket: PhysicalTicket) -> Image.Image:
     draw.rectangle((4, 4, WIDTH - 5, height - 5), outline="darkred", width=3)
     y = MARGIN
     for text, size, colour in lines:
-        draw.text((MARGIN, y), text, fill=colour, font=_font(size))
+        draw.text((MARGIN, y), text, fill=colour, font=cjk_font(size))
         y += size + 12
     image.paste(qr.convert("RGB"), (WIDTH - MARGIN - qr.width, MARGIN // 2))
     for row, text in enumerate(codes):
-        draw.text((MARGIN, top + 12 + 28 * row), text, fill="black", font=_font(20, mono=True))
+        draw.text((MARGIN, top + 12 + 28 * row), text, fill="black", font=mono_font(20))
     return image
 
 

@@ -23,7 +23,7 @@ from ticketing.journal import record_event
 from ticketing.models import Order, Ticket
 from ticketing.orders import MAX_ORDER_ID
 from ticketing.sales_rules import Carrier
-from ticketing.signed_codes import CodeKind, CodeRefused, TicketClaim, claim_for, normalize, verify_code
+from ticketing.signed_codes import CodeKind, CodeRefused, TicketClaim, normalize, verify_code
 from ticketing.signing_keys import Keyring
 from ticketing.voucher_models import PhysicalTicket, Voucher
 from ticketing.vouchers import exchange_of
@@ -120,10 +120,8 @@ def _print_physical(
     session: AsyncSession, *, ticket: Ticket, voucher: Voucher, clerk: Principal, keyring: Keyring, now: datetime
 ) -> PhysicalTicket:
     """The paper ticket's code: the ticket as it stands now (an upgrade included), signed with the current key."""
-    kid = keyring.current.kid
-    claim = claim_for(
+    claim, code = keyring.sign_ticket(
         CodeKind.PHYSICAL,
-        kid=kid,
         ticket_id=ticket.id,
         ticket_type=ticket.ticket_type,
         visit_day=ticket.visit_day,
@@ -132,8 +130,8 @@ def _print_physical(
     physical = PhysicalTicket(
         ticket_id=ticket.id,
         voucher_id=voucher.id,
-        kid=kid,
-        code=keyring.sign(claim),
+        kid=claim.kid,
+        code=code,
         first_day=claim.first_day,
         last_day=claim.last_day,
         issued_at=now,

@@ -8,7 +8,7 @@ they expire. Terminals and gates hold only the public keys (`GET /v1/ticket-keys
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from simcard.keystore import KeyFileError, read_key_file, replace_key_file, write_new_key_file
-from ticketing.signed_codes import MAX_KID, TicketClaim, sign_claim
+from ticketing.signed_codes import MAX_KID, CodeKind, TicketClaim, claim_for, sign_claim
 
 KIND_KEYRING = "expo-signing-keys"
 KIND_PUBLIC = "expo-verify-keys"
@@ -58,6 +58,20 @@ class Keyring:
         if claim.kid != key.kid:
             raise ValueError(f"the claim names key {claim.kid}, the current key is {key.kid}")
         return sign_claim(claim, key.private)
+
+    def sign_ticket(
+        self, kind: CodeKind, *, ticket_id: int, ticket_type: str, visit_day: date | None, upgrade_day: date | None
+    ) -> tuple[TicketClaim, str]:
+        """A ticket's claim of `kind` under the current key, and its code."""
+        claim = claim_for(
+            kind,
+            kid=self.current.kid,
+            ticket_id=ticket_id,
+            ticket_type=ticket_type,
+            visit_day=visit_day,
+            upgrade_day=upgrade_day,
+        )
+        return claim, self.sign(claim)
 
     def public_keys(self) -> Mapping[int, Ed25519PublicKey]:
         """Every key's public half, retired ones included (their codes still verify)."""

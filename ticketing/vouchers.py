@@ -26,7 +26,7 @@ from ticketing.models import Order, Payment, Ticket
 from ticketing.orders import load_order
 from ticketing.qr import qr_png
 from ticketing.sales_rules import Carrier, TicketStatus
-from ticketing.signed_codes import CodeKind, claim_for
+from ticketing.signed_codes import CodeKind
 from ticketing.signing_keys import Keyring
 from ticketing.voucher_models import Voucher
 
@@ -105,12 +105,10 @@ async def issue_missing(session: AsyncSession, *, keyring: Keyring, now: datetim
     tickets = list(await session.scalars(query.order_by(Ticket.id).limit(BATCH)))
     if not tickets:
         return 0
-    kid = keyring.current.kid
     rows = []
     for ticket in tickets:
-        claim = claim_for(
+        claim, code = keyring.sign_ticket(
             CodeKind.VOUCHER,
-            kid=kid,
             ticket_id=ticket.id,
             ticket_type=ticket.ticket_type,
             visit_day=ticket.visit_day,
@@ -121,8 +119,8 @@ async def issue_missing(session: AsyncSession, *, keyring: Keyring, now: datetim
                 "ticket_id": ticket.id,
                 "order_id": ticket.order_id,
                 "msisdn": ticket.msisdn,
-                "kid": kid,
-                "code": keyring.sign(claim),
+                "kid": claim.kid,
+                "code": code,
                 "first_day": claim.first_day,
                 "last_day": claim.last_day,
                 "issued_at": now,
