@@ -1,0 +1,1 @@
+"""Reconciliation: the money after the sale: commission, proceeds, wallet fee splits, T+1 payouts and statements."""
