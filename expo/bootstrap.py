@@ -40,6 +40,10 @@ DEMO_DEVICES = [
     ("web", Role.WEB, None, None),
     ("courier", Role.COURIER, None, None),
     ("sms_gateway", Role.SMS_GATEWAY, None, None),
+    ("bureau", Role.BUREAU, None, None),
+    ("finance_platform", Role.FINANCE, None, None),
+    ("finance_31", Role.FINANCE, "31", None),
+    ("finance_44", Role.FINANCE, "44", None),
 ]
 # (staff number, name, role, province, hall) of the demo's clerks and agents.
 DEMO_STAFF = [

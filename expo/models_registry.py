@@ -4,6 +4,7 @@ import expo.access.models
 import expo.idempotency
 import expo.segments
 import gates.models
+import reconciliation.models
 import ticketing.card_models
 import ticketing.models
 import ticketing.revocations
@@ -14,4 +15,4 @@ from expo.db import Base
 
 metadata = Base.metadata
 
-__all__ = ["expo", "gates", "metadata", "ticketing", "wallet"]
+__all__ = ["expo", "gates", "metadata", "reconciliation", "ticketing", "wallet"]

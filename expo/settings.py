@@ -42,6 +42,8 @@ class Settings:
     key_file: str = ""
     # The keyring signing QR vouchers and physical tickets (`expo ticket-keys generate`); empty: no QR-voucher sales.
     signing_key_file: str = ""
+    # Ticket commission rates in basis points, e.g. "default=300,peak=250"; empty: 300 (3%) for every type.
+    commission_rates: str = ""
 
     @property
     def effective_database_url(self) -> str:
@@ -71,4 +73,5 @@ class Settings:
             proximity_pin_free_fen=_env_int("EXPO_PROXIMITY_PIN_FREE_FEN", 20_000),
             key_file=os.environ.get("EXPO_KEY_FILE", ""),
             signing_key_file=os.environ.get("EXPO_SIGNING_KEY_FILE", ""),
+            commission_rates=os.environ.get("EXPO_COMMISSION_RATES", ""),
         )

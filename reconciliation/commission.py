@@ -27,6 +27,7 @@ from reconciliation.rules import (
     commission_fen,
     split_commission,
 )
+from reconciliation.statement_rules import Window
 from ticketing.models import Order, Payment
 from ticketing.rules import TicketType
 
@@ -88,6 +89,12 @@ def month_bounds(month: Month) -> tuple[datetime, datetime]:
     return start, end
 
 
+def month_window(month: Month) -> Window:
+    """The window of exactly one month's records."""
+    start, end = month_bounds(month)
+    return Window(start, end)
+
+
 def _rate_of(product: ColumnExpressionArgument[str], rates: CommissionRates) -> ColumnElement[int]:
     by_product = {t.value: rates.rate_bp(t) for t in TicketType if rates.rate_bp(t) != rates.default_bp}
     if not by_product:
@@ -95,9 +102,17 @@ def _rate_of(product: ColumnExpressionArgument[str], rates: CommissionRates) -> 
     return case(by_product, value=product, else_=literal(rates.default_bp, BigInteger))
 
 
-async def accrue_commission(session: AsyncSession, *, month: Month, rates: CommissionRates) -> list[CommissionRow]:
-    """The month's ticket commission per company, sales and reversals netted; companies with none are left out."""
-    start, end = month_bounds(month)
+def settled_in(window: Window) -> list[ColumnElement[bool]]:
+    """Confirmed charges, voids and refunds whose money moved inside the window."""
+    conditions = [Payment.kind.in_((CHARGE, *REVERSALS)), Payment.status == CONFIRMED, Payment.settled_at < window.end]
+    if window.start is not None:
+        conditions.append(Payment.settled_at >= window.start)
+    return conditions
+
+
+async def accrue_commission(session: AsyncSession, *, window: Window, rates: CommissionRates) -> list[CommissionRow]:
+    """The ticket commission per company of the payments settled in the window (a month's), sales and reversals
+    netted; companies with none are left out."""
     is_sale = Payment.kind == CHARGE
     movements = (
         select(
@@ -106,12 +121,7 @@ async def accrue_commission(session: AsyncSession, *, month: Month, rates: Commi
             half_up_commission(Order.amount_fen, _rate_of(Order.product, rates)).label("commission"),
         )
         .join(Order, Order.id == Payment.order_id)
-        .where(
-            Payment.kind.in_((CHARGE, *REVERSALS)),
-            Payment.status == CONFIRMED,
-            Payment.settled_at >= start,
-            Payment.settled_at < end,
-        )
+        .where(*settled_in(window))
         .cte("movements")
     )
     split = select(

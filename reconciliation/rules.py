@@ -127,6 +127,28 @@ class CommissionRates:
         return self.by_type.get(ticket_type, self.default_bp)
 
 
+def parse_rates(text: str) -> CommissionRates:
+    """Rates written "default=300,peak=250" (basis points per ticket type); empty text is the default rate for all."""
+    default_bp, by_type = DEFAULT_COMMISSION_BP, {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        if not value.strip().isdigit():
+            raise ExpoError("commission_rate_invalid", f"{item!r} is not written type=basis_points")
+        if name.strip() == "default":
+            default_bp = int(value)
+            continue
+        try:
+            by_type[TicketType(name.strip())] = int(value)
+        except ValueError:
+            raise ExpoError("commission_rate_invalid", f"{name.strip()!r} is not a ticket type") from None
+    return CommissionRates(default_bp=default_bp, by_type=by_type)
+
+
+def rates_text(rates: CommissionRates) -> str:
+    """The rates written as `parse_rates` reads them, types in a fixed order, so a stored month shows its rates."""
+    return ",".join([f"default={rates.default_bp}", *(f"{t.value}={bp}" for t, bp in sorted(rates.by_type.items()))])
+
+
 def commission_fen(price_fen: int, *, rate_bp: int) -> int:
     """The commission on a price, rounded half up to the fen; a reversal's negative price gives the exact negative."""
     check_rate_bp(rate_bp)

@@ -95,6 +95,8 @@ class Payment(Base):
     """Money for an order: the charge, and any void or refund paid back."""
 
     __tablename__ = "payments"
+    # Settlement reads a month's confirmed charges, voids and refunds by when their money moved.
+    __table_args__ = (Index("ix_payments_kind_status_settled_at", "kind", "status", "settled_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)

@@ -22,6 +22,8 @@ class Role(StrEnum):
     POS = "pos"  # a merchant's proximity terminal or reader
     SMS_GATEWAY = "sms_gateway"  # the SMS centre handing over texts users send to the service number
     GATE = "gate"  # one gate device at a park entrance (turnstile, handheld or souvenir terminal)
+    FINANCE = "finance"  # a company's finance office (its province), or the wallet platform operator's (none)
+    BUREAU = "bureau"  # the Expo bureau's finance office, pulling its settlement statements
 
 
 CREDENTIAL_ROLES = frozenset(
@@ -35,6 +37,8 @@ CREDENTIAL_ROLES = frozenset(
         Role.POS,
         Role.SMS_GATEWAY,
         Role.GATE,
+        Role.FINANCE,
+        Role.BUREAU,
     }
 )
 # Devices that act for one merchant.

@@ -44,6 +44,8 @@ async def create_credential(
         raise ExpoError("invalid_role", f"{role} is not a device or service role")
     if role in (Role.HALL_TERMINAL, Role.HOTLINE_DESK) and province_code is None:
         raise ExpoError("province_required", "a hall terminal or 12580 desk belongs to a province")
+    if role == Role.BUREAU and province_code is not None:
+        raise ExpoError("province_not_allowed", "the Expo bureau belongs to no province")
     if role == Role.HALL_TERMINAL and not hall:
         raise ExpoError("hall_required", "a hall terminal belongs to a hall")
     if (role in MERCHANT_ROLES) != (merchant_code is not None):

@@ -7,28 +7,27 @@ what `reconciliation.rules` gives over the payments read back.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import pytest
 from sqlalchemy import BigInteger, Integer, literal, literal_column, select, true, union_all
 
 from expo.clock import EXPO_TZ, expo_local
 from expo.db import Database
-from expo.provinces import SHANGHAI, load_shipped_segments
+from expo.provinces import SHANGHAI
 from reconciliation.commission import (
     CommissionRow,
     accrue_commission,
     half_up_commission,
+    month_window,
     order_commission_parts,
     product_rate_bp,
     shanghai_part,
 )
 from reconciliation.rules import CommissionRates, Month, commission_fen, split_commission
-from tests.integration.conftest import Service, hall_sale, number
-from tests.integration.test_support import PEAK_DAY, agent_sale, cod_sale, web_sale
-from tests.integration.wallet.conftest import PASSWORD, Wallet
+from tests.integration.conftest import Service, hall_sale
+from tests.integration.reconciliation.month_data import Sellers, buyer, sell_two_months
 from ticketing.models import Order, Payment
 from ticketing.rules import TicketType
 
@@ -36,114 +35,6 @@ JUNE, JULY = Month(2010, 6), Month(2010, 7)
 # Odd rates, so that most amounts round; evening tickets carry no commission at all.
 RATES = CommissionRates(default_bp=333, by_type={TicketType.PEAK: 275, TicketType.PASS_7: 1, TicketType.EVENING: 0})
 PROVINCES = ("31", "11", "44", "51", "65", "15")
-
-
-def _first_segments() -> dict[str, str]:
-    first: dict[str, str] = {}
-    for segment in load_shipped_segments():
-        first.setdefault(segment.province_code, segment.first)
-    return first
-
-
-SEGMENTS = _first_segments()
-
-
-def buyer(province: str, n: int) -> str:
-    """A phone number of a province, distinct per n (one unused mobile ticket per number)."""
-    return number(n, SEGMENTS[province])
-
-
-@dataclass
-class Sellers:
-    """The demo's sellers, logged in again whenever the clock has moved past their sessions."""
-
-    service: Service
-    headers: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    async def at(self, when: datetime) -> None:
-        self.service.clock.set(when)
-        self.headers = {
-            "sh": await self.service.login("sh_hall", "SH-C001"),
-            "bj": await self.service.login("bj_hall", "BJ-C001"),
-            "agent": await self.service.login("sh_12580", "SH-A001"),
-            "web": self.service.device("web"),
-            "courier": self.service.device("courier"),
-        }
-
-    async def sell(self, seller: str, body: dict[str, Any], status: int = 201) -> int:
-        reply = await self.service.post("/v1/orders", body, self.headers[seller])
-        assert reply.status_code == status, reply.text
-        return int(reply.json()["id"])
-
-    async def act(self, seller: str, order_id: int, action: str, body: dict[str, Any] | None = None) -> None:
-        reply = await self.service.post(f"/v1/orders/{order_id}/{action}", body or {}, self.headers[seller])
-        assert reply.status_code == 200, reply.text
-
-
-def _card(approval: str) -> dict[str, Any]:
-    return {"payment": {"method": "bank_card", "approval_code": approval}}
-
-
-def _web_wallet(msisdn: str, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"msisdn": msisdn, "ticket_type": "standard", "carrier": "expo_card"}
-    body["payment"] = {"method": "wallet", "password": PASSWORD}
-    return {**body, **changes}
-
-
-async def _sell_two_months(service: Service, clerk: dict[str, str]) -> dict[str, int]:
-    """June and July of mixed sales, voids and refunds; returns a few orders by name."""
-    s = Sellers(service)
-    wallet = Wallet(service=service, clerk=clerk)
-    named: dict[str, int] = {}
-    await s.at(datetime(2010, 6, 1, 10, 0, tzinfo=EXPO_TZ))
-    for n, province in enumerate(("44", "31"), start=90):
-        await wallet.open(buyer(province, n), top_up_fen=200_000)
-
-    # 1 June: every channel and payment, buyers of every province; two voided the same day.
-    await s.sell("sh", hall_sale(buyer("31", 1)))
-    await s.sell("sh", hall_sale(buyer("44", 1), ticket_type="pass_3", **_card("A00001")))
-    voided_evening = await s.sell("sh", hall_sale(buyer("11", 1), ticket_type="evening"))
-    await s.sell("bj", hall_sale(buyer("11", 2)))
-    await s.sell("bj", hall_sale(buyer("51", 1), ticket_type="pass_7", **_card("B00001")))
-    named["bj_refunded_in_july"] = await s.sell("bj", hall_sale(buyer("65", 1), ticket_type="pass_3"))
-    await s.sell("agent", agent_sale(buyer("65", 2)))
-    voided_peak = await s.sell("agent", agent_sale(buyer("31", 2), ticket_type="peak", visit_day=PEAK_DAY.isoformat()))
-    await s.sell("agent", agent_sale(buyer("51", 2), account="4000000000000004"), status=202)  # never confirmed
-    cod_june = await s.sell("agent", cod_sale(buyer("44", 2), quantity=3), status=202)
-    concession = {"ticket_type": "standard_concession", "concession": {"category": "student", "id_last4": "123X"}}
-    named["web_refunded_in_june"] = await s.sell("web", web_sale(buyer("51", 3), **concession))
-    await s.sell("web", web_sale(buyer("65", 3), ticket_type="peak", visit_day=PEAK_DAY.isoformat()))
-    named["wallet_refunded_in_july"] = await s.sell("web", _web_wallet(buyer("44", 90)))
-    await s.sell("web", _web_wallet(buyer("31", 91), ticket_type="pass_7"))
-    await s.act("sh", voided_evening, "void")
-    await s.act("agent", voided_peak, "void")
-
-    # 2 June: the cash-on-delivery order is delivered and paid; 15 June: a refund within the month.
-    await s.at(datetime(2010, 6, 2, 15, 0, tzinfo=EXPO_TZ))
-    await s.act("courier", cod_june, "delivery", {"collected_fen": 48_000, "receipt": "R-JUNE"})
-    await s.at(datetime(2010, 6, 15, 11, 0, tzinfo=EXPO_TZ))
-    await s.act("web", named["web_refunded_in_june"], "refund")
-    await s.sell("sh", hall_sale(buyer("15", 1), ticket_type="pass_7"))
-    cod_july = await s.sell("agent", cod_sale(buyer("15", 2), quantity=2), status=202)
-
-    # 30 June 23:30 in Shanghai is June; 1 July 00:30 is July there, though still 30 June in UTC.
-    await s.at(datetime(2010, 6, 30, 23, 30, tzinfo=EXPO_TZ))
-    named["last_of_june"] = await s.sell("sh", hall_sale(buyer("11", 3), ticket_type="pass_3"))
-    await s.sell("web", web_sale(buyer("31", 3), ticket_type="evening"))
-    await s.at(datetime(2010, 7, 1, 0, 30, tzinfo=EXPO_TZ))
-    named["first_of_july"] = await s.sell("sh", hall_sale(buyer("44", 3), ticket_type="pass_3"))
-    await s.act("courier", cod_july, "delivery", {"collected_fen": 32_000, "receipt": "R-JULY"})
-
-    # July: June sales refunded, July sales voided and kept.
-    await s.at(datetime(2010, 7, 10, 9, 0, tzinfo=EXPO_TZ))
-    await s.act("bj", named["bj_refunded_in_july"], "refund")
-    await s.act("web", named["wallet_refunded_in_july"], "refund")
-    await s.sell("bj", hall_sale(buyer("51", 4), ticket_type="peak", visit_day=PEAK_DAY.isoformat()))
-    voided_july = await s.sell("agent", agent_sale(buyer("65", 4), ticket_type="pass_7"))
-    await s.act("agent", voided_july, "void")
-    await s.sell("web", web_sale(buyer("44", 4)))
-    await s.sell("bj", hall_sale(buyer("11", 4)))
-    return named
 
 
 @dataclass
@@ -185,7 +76,7 @@ async def _expected(db: Database, month: Month) -> tuple[list[CommissionRow], in
 
 async def _accrue(db: Database, month: Month) -> list[CommissionRow]:
     async with db.read() as session:
-        return await accrue_commission(session, month=month, rates=RATES)
+        return await accrue_commission(session, window=month_window(month), rates=RATES)
 
 
 async def _settled_month(db: Database, order_id: int) -> list[tuple[str, str]]:
@@ -195,7 +86,7 @@ async def _settled_month(db: Database, order_id: int) -> list[tuple[str, str]]:
 
 
 async def test_each_month_matches_the_rules_to_the_fen(service: Service, clerk: dict[str, str]) -> None:
-    named = await _sell_two_months(service, clerk)
+    named = await sell_two_months(service, clerk)
     assert await _settled_month(service.db, named["last_of_june"]) == [("charge", "2010-06")]
     assert await _settled_month(service.db, named["first_of_july"]) == [("charge", "2010-07")]
     assert sorted(await _settled_month(service.db, named["bj_refunded_in_july"])) == [
