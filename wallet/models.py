@@ -111,6 +111,8 @@ class Posting(Base):
     """One leg of a transfer on one account (credit positive). Never updated, never deleted."""
 
     __tablename__ = "wallet_postings"
+    # Settlement reads a window of postings (a month, a payout day) by when they were posted.
+    __table_args__ = (Index("ix_wallet_postings_created_at", "created_at"),)
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
     transfer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("wallet_transfers.id"), index=True)

@@ -41,6 +41,7 @@ class TransferKind(StrEnum):
     TICKET_PAYMENT = "ticket_payment"
     RED_PACKET = "red_packet"
     MARKETING_FUNDING = "marketing_funding"
+    MERCHANT_PAYOUT = "merchant_payout"  # T+1: a merchant's net paid out to its bank (reconciliation.payouts)
 
 
 class TransferState(StrEnum):
