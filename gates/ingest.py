@@ -202,14 +202,14 @@ async def _paper_reuse(
         return []
     rows = await session.execute(
         select(EntryLine.gate_id, EntryLine.seq, EntryLine.ticket_id, EntryLine.day).where(
-            EntryLine.paper, EntryLine.ticket_id.in_(ids), _standing_entry()
+            EntryLine.paper, EntryLine.ticket_id.in_(ids), standing_entry()
         )
     )
     standing = [StoredEntry(gate, seq, ticket, day) for gate, seq, ticket, day in rows if ticket is not None]
     return paper_reuse(new, gate_id=gate_id, standing=standing, tickets=tickets)
 
 
-def _standing_entry() -> ColumnElement[bool]:
+def standing_entry() -> ColumnElement[bool]:
     """An entry line (admitted or forced) that no annulled line of its own gate takes back."""
     annulment = aliased(EntryLine)
     return and_(
@@ -232,7 +232,7 @@ def _recompute_statement(ids: Collection[int]) -> Any:
     (the conflict report shows it).
     """
     source = aliased(Ticket)
-    counted = select().select_from(EntryLine).where(EntryLine.ticket_id == source.id, _standing_entry())
+    counted = select().select_from(EntryLine).where(EntryLine.ticket_id == source.id, standing_entry())
     counts = (
         select(
             source.id.label("ticket_id"),
