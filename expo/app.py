@@ -19,6 +19,7 @@ from expo.db import Database
 from expo.http import EXCEPTION_HANDLERS
 from expo.settings import Settings
 from gates.api import router as gates_router
+from reconciliation.api import router as settlement_router
 from ticketing.api import router as ticketing_router
 from ticketing.card_api import router as card_router
 from ticketing.mms import MmsGateway, OutboxMms
@@ -85,6 +86,7 @@ def create_app(
             voucher_router,
             terminal_batch_router,
             gates_router,
+            settlement_router,
             *WALLET_ROUTERS,
         ],
         middleware=[DefineMiddleware(BearerAuthentication, exclude=PUBLIC_PATHS)],

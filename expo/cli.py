@@ -14,6 +14,7 @@ from expo.access.service import create_credential, create_staff
 from expo.bank import InMemoryBank
 from expo.bootstrap import create_demo_principals, load_reference_data
 from expo.cli_card import card
+from expo.cli_settle import settle
 from expo.cli_signing import ticket_keys
 from expo.cli_support import parse_instant, with_db
 from expo.cli_wallet import wallet
@@ -126,7 +127,7 @@ def credential() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["admin", "hall_terminal", "hotline_desk", "web", "courier", "sms_gateway"]),
+    type=click.Choice(["admin", "hall_terminal", "hotline_desk", "web", "courier", "sms_gateway", "finance", "bureau"]),
 )
 @click.option("--label", required=True)
 @click.option("--province", default=None, help="Two-digit province code (GB/T 2260).")
@@ -206,6 +207,7 @@ main.add_command(card)
 main.add_command(ticket_keys)
 main.add_command(terminal)
 main.add_command(gate)
+main.add_command(settle)
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from expo.bootstrap import create_demo_principals, load_reference_data
 from expo.clock import EXPO_TZ
 from expo.db import Database
 from expo.demo_gates import GateDemo
+from expo.demo_settlement import SettlementDemo
 from expo.demo_vouchers import VoucherDemo
 from expo.demo_wallet import WalletDemo
 from expo.migrate import upgrade
@@ -33,6 +34,9 @@ from ticketing.signing_keys import generate_keyring
 DEMO_DIR = Path("data") / "demo"
 HALL_CLERKS = (("sh_hall", "SH-C001"), ("bj_hall", "BJ-C001"))
 DEMO_START = "2010-09-28T10:00:00+08:00"
+# The demo's month, closed by the finance office once it is over.
+SETTLED_MONTH, SETTLED_AT = "2010-09", "2010-10-01T02:00:00+08:00"
+PAYOUT_DAY = "2010-09-29"  # the next working day after the demo's sales: the merchants' T+1 payout
 
 
 def _number_in(province_code: str, serial: int) -> str:
@@ -76,7 +80,7 @@ class Demo:
         print(f"  {what:<58} -> {outcome}")
         return dict(data)
 
-    def run(self, *, cards: list[CardState], root: KeySet) -> None:
+    def run(self, *, cards: list[CardState], root: KeySet, env: dict[str, str]) -> None:
         sh, bj, other = _number_in("31", 1), _number_in("44", 2), _number_in("11", 3)
         print("\nService hall, Shanghai (cash and bank card at the counter):")
         clerk = self.login("sh_hall", "SH-C001")
@@ -182,6 +186,9 @@ class Demo:
         vouchers = VoucherDemo(self.http, admin=self.device("admin"), folder=DEMO_DIR, start=_start())
         vouchers.run(msisdn=late["msisdn"], halls=halls)
 
+        settlement = SettlementDemo(self.http, tokens=self.tokens, env=env, folder=DEMO_DIR)
+        settlement.run(month=SETTLED_MONTH, close_at=SETTLED_AT, payout_day=PAYOUT_DAY)
+
 
 def _token(headers: dict[str, str]) -> str:
     return headers["Authorization"].removeprefix("Bearer ")
@@ -253,7 +260,7 @@ def run_demo(*, port: int, workers: int) -> int:
     try:
         _wait_until_up(base_url, server)
         print(f"Service up at {base_url} with {workers} workers; its clock reads {DEMO_START} (Asia/Shanghai)")
-        Demo(base_url, secrets, bank_secret).run(cards=cards, root=root)
+        Demo(base_url, secrets, bank_secret).run(cards=cards, root=root, env=env)
         print(f"\nOpenAPI: {base_url}/schema  ·  the demo's credentials are not printed")
         return 0
     finally:

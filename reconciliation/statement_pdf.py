@@ -7,6 +7,7 @@ Chinese needs a CJK TrueType font (`expo.fonts.CJK`; the test command installs f
 one the statement is still printed, in Latin only: the Chinese is dropped rather than drawn as boxes.
 """
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ from reconciliation.statement_export import (
     total_balance,
 )
 from reconciliation.statement_rules import Line, Section, balances
+
+# fontTools reports each font subset at INFO: a server's log would fill with glyph lists.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 FAMILY = "statement"
 CORE_FAMILY = "helvetica"

@@ -114,5 +114,8 @@ def test_demo_command_runs(tmp_path: Path) -> None:
     notified = next(line for line in done.stdout.splitlines() if "bank notification arrives" in line)
     assert notified.endswith(" paid")
     assert "peak-day upgrade of that ticket for 10-03 (+40)" in done.stdout
+    assert "2010-09 closed:" in done.stdout
+    assert "Guangdong asks for Shanghai's statement" in done.stdout
+    assert "REFUSED statement_forbidden" in done.stdout
     assert "exk_" not in done.stdout
     assert "exs_" not in done.stdout
