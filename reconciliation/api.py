@@ -12,11 +12,9 @@ from litestar import Request, Response, Router, get
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from expo.access.rules import Role
-from expo.errors import Forbidden
 from expo.http import allow, clock_of, db_of, json_reply, principal_of
 from reconciliation import payout_file, statements
-from reconciliation.matching_api import MATCHING_ROUTES
-from reconciliation.rules import PLATFORM
+from reconciliation.matching_api import MATCHING_ROUTES, platform_finance_only
 from reconciliation.statement_export import Statement, statement_csv
 from reconciliation.statement_pdf import statement_pdf
 from reconciliation.statement_rules import Line, balances, party_of_caller
@@ -138,9 +136,7 @@ async def read_statement(
 @get("/payouts/{payout_day:date}", guards=[allow(Role.ADMIN, Role.FINANCE)])
 async def read_payout_file(request: AnyRequest, payout_day: FromPath[date]) -> Response[bytes]:
     """A T+1 payout day's file (CSV): each merchant's payments, fees, refunds and the net paid; the platform's."""
-    principal = principal_of(request)
-    if principal.role is Role.FINANCE and principal.province_code is not None:
-        raise Forbidden("payout_file_forbidden", f"payout files are the {PLATFORM}'s")
+    platform_finance_only(principal_of(request), code="payout_file_forbidden")
     async with db_of(request).read() as session:
         rows = await payout_file.payout_file(session, payout_day=payout_day)
     headers = {"Content-Disposition": f'attachment; filename="payouts-{payout_day.isoformat()}.csv"'}

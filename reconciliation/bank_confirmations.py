@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from expo.clock import expo_local
 from expo.errors import Conflict, ExpoError
+from reconciliation.locks import lock_settlement
 from reconciliation.matching_rules import BankKind
 from reconciliation.models import BankConfirmation, BankConfirmationFile, SettlementMonth
 from reconciliation.rules import Month
@@ -113,10 +114,14 @@ async def store_confirmations(
     session: AsyncSession, *, bank: str, day: date, lines: Sequence[ConfirmationLine], now: datetime
 ) -> FileSummary:
     """Store a bank's file of a day once: refused whole if a line is bad, replayed if the same file came before,
-    refused if another file of that bank and day did, or if a line confirms again what an earlier file did."""
+    refused if another file of that bank and day did, or if a line confirms again what an earlier file did, or
+    if its month is closed."""
     checked = check_lines(lines)
     check_day(day, now=now)
     digest = file_digest(checked)
+    # Wait for a close in flight: the file then lands before it (and is matched) or finds the month closed; never
+    # between the close's matching and its commit, where nothing would ever match it.
+    await lock_settlement(session)
     earlier = await _file_of(session, bank=bank, day=day)
     if earlier is not None:
         return _replay(earlier, digest=digest)

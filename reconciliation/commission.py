@@ -10,11 +10,24 @@ same rule in pure Python, for checks and tests.
 Months are Expo-local: a month runs from its first day 00:00 to the next month's first day 00:00, Asia/Shanghai.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import BigInteger, ColumnElement, ColumnExpressionArgument, case, cast, func, literal, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    ColumnExpressionArgument,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from expo.clock import EXPO_TZ
 from expo.provinces import SHANGHAI
@@ -107,18 +120,52 @@ def settled_in(window: Window) -> list[ColumnElement[bool]]:
     conditions = [Payment.kind.in_((CHARGE, *REVERSALS)), Payment.status == CONFIRMED, Payment.settled_at < window.end]
     if window.start is not None:
         conditions.append(Payment.settled_at >= window.start)
+    if window.recorded is not None:
+        conditions.append(Payment.id <= window.recorded.payments_through)
+        if window.recorded.payments_after is not None:
+            conditions.append(Payment.id > window.recorded.payments_after)
     return conditions
 
 
-async def accrue_commission(session: AsyncSession, *, window: Window, rates: CommissionRates) -> list[CommissionRow]:
+def _movement_rate(rates: CommissionRates, closed: Sequence[tuple[Window, CommissionRates]]) -> ColumnElement[int]:
+    """A sale's rate is the window's; a void or refund reverses its sale's commission exactly, so it takes the
+    rate of the closed month its charge settled in, where that month's rates differ."""
+    current = _rate_of(Order.product, rates)
+    differing = [(window, then) for window, then in closed if then != rates]
+    if not differing:
+        return current
+    charge = aliased(Payment)
+    charged_at = (
+        select(charge.settled_at).where(charge.order_id == Payment.order_id, charge.kind == CHARGE).scalar_subquery()
+    )
+    whens = [
+        (
+            charged_at < window.end
+            if window.start is None
+            else and_(charged_at >= window.start, charged_at < window.end),
+            _rate_of(Order.product, then),
+        )
+        for window, then in differing
+    ]
+    # Nested, so the charge is looked up for reversals only.
+    return case((Payment.kind == CHARGE, current), else_=case(*whens, else_=current))
+
+
+async def accrue_commission(
+    session: AsyncSession,
+    *,
+    window: Window,
+    rates: CommissionRates,
+    closed: Sequence[tuple[Window, CommissionRates]] = (),
+) -> list[CommissionRow]:
     """The ticket commission per company of the payments settled in the window (a month's), sales and reversals
-    netted; companies with none are left out."""
+    netted; companies with none are left out. `closed` are the closed months' windows and rates, for reversals."""
     is_sale = Payment.kind == CHARGE
     movements = (
         select(
             Order.home_province.label("home"),
             case((is_sale, 1), else_=-1).label("sign"),
-            half_up_commission(Order.amount_fen, _rate_of(Order.product, rates)).label("commission"),
+            half_up_commission(Order.amount_fen, _movement_rate(rates, closed)).label("commission"),
         )
         .join(Order, Order.id == Payment.order_id)
         .where(*settled_in(window))

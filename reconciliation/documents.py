@@ -36,12 +36,6 @@ async def stored_lines(session: AsyncSession, *, document: str) -> list[Line]:
     return sort_lines(line_of(row) for row in rows)
 
 
-async def adjustment_lines(session: AsyncSession, *, of: str) -> list[Line]:
-    """The adjustments of closed month `of` already carried into later months."""
-    rows = await session.scalars(select(models.StatementLine).where(models.StatementLine.adjusts == of))
-    return [line_of(row) for row in rows]
-
-
 def line_of(row: models.StatementLine) -> Line:
     """A stored line as the rules see it."""
     return Line(Section(row.section), row.item, row.payer, row.payee, row.count, row.amount_fen, row.basis, row.adjusts)

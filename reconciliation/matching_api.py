@@ -21,7 +21,7 @@ from expo.errors import Forbidden
 from expo.http import PLAIN_TEXT, allow, clock_of, db_of, json_reply, principal_of
 from reconciliation.bank_confirmations import ConfirmationLine, FileSummary, store_confirmations
 from reconciliation.matching import ReportRow, discrepancy_report
-from reconciliation.rules import Month
+from reconciliation.rules import PLATFORM, Month
 
 AnyRequest = Request[Any, Any, Any]
 MAX_LINES = 50_000  # a bank's day of Expo tickets and wallet movements
@@ -63,11 +63,11 @@ class DiscrepancyOut(Struct):
     found_at: datetime
 
 
-def _platform_only(principal: Principal) -> None:
+def platform_finance_only(principal: Principal, *, code: str) -> None:
+    """Of the finance offices only the platform's (no province) may go on; a company's is refused with `code`.
+    Other roles are the route's guards' to decide."""
     if principal.role is Role.FINANCE and principal.province_code is not None:
-        raise Forbidden(
-            "confirmations_forbidden", "bank confirmation files are the wallet platform operator's to upload"
-        )
+        raise Forbidden(code, f"this is for the {PLATFORM}'s finance office, not a province's")
 
 
 def _file_out(summary: FileSummary) -> FileOut:
@@ -89,7 +89,7 @@ def _file_out(summary: FileSummary) -> FileOut:
 )
 async def upload_bank_confirmations(request: AnyRequest, data: JSONBody[FileIn]) -> Response[bytes]:
     """A bank's confirmation file of one day: 201 stored, 200 the same file again (replayed), 409 another one."""
-    _platform_only(principal_of(request))
+    platform_finance_only(principal_of(request), code="confirmations_forbidden")
     lines = [ConfirmationLine(line.reference, line.kind, line.amount_fen) for line in data.lines]
     async with db_of(request).write() as session:
         summary = await store_confirmations(

@@ -8,21 +8,11 @@ that no bank confirms, and the confirmations of its days that we have no settled
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    SQLColumnExpression,
-    Subquery,
-    and_,
-    case,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-    union_all,
-)
+from sqlalchemy import Select, SQLColumnExpression, Subquery, and_, case, exists, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -39,16 +29,35 @@ from wallet.rules import TransferKind
 from wallet.topups import BANK_CHANNELS
 from wallet.withdrawals import WITHDRAWAL_CHANNEL
 
-# Which of our records to take, given its bank reference and when it settled.
-Narrow = Callable[[SQLColumnExpression[str | None], SQLColumnExpression[datetime | None]], ColumnElement[bool]]
+# The wallet transfers that go through a bank: each kind, the kind the bank confirms it as, and its channels
+# (None: any).
+_BANK_TRANSFERS: dict[str, tuple[BankKind, list[str] | None]] = {
+    TransferKind.TOP_UP.value: (BankKind.TOP_UP, sorted(BANK_CHANNELS)),
+    TransferKind.WITHDRAWAL.value: (BankKind.WITHDRAWAL, [WITHDRAWAL_CHANNEL]),
+    TransferKind.MERCHANT_PAYOUT.value: (BankKind.PAYOUT, None),
+}
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One part of our side as a narrowing sees it: its table's columns, so that its indexes serve."""
+
+    reference: SQLColumnExpression[str | None]  # the reference the bank knows the movement by
+    kind: SQLColumnExpression[str]  # the kind the bank confirms it as (`BankKind`)
+    kinds: tuple[BankKind, ...]  # the kinds the part holds
+    at: SQLColumnExpression[datetime | None]  # when it settled
+    status: SQLColumnExpression[str]
+
+
+# Which of our records to take: each part's query narrowed (filtered, or joined to what it is matched with).
+_Query = Select[*tuple[Any, ...]]  # a SELECT of any columns
+Narrow = Callable[[_Query, _Part], _Query]
 
 
 def _bank_records(narrow: Narrow) -> Subquery:
-    """Our side of every bank movement `narrow` keeps (given its bank reference and when it settled): ticket
-    payments through the bank gateway (a reversal under its charge's reference) and wallet transfers through
-    banks (bank top-ups, withdrawals, merchant payouts)."""
+    """Our side of every bank movement `narrow` keeps: ticket payments through the bank gateway (a reversal under
+    its charge's reference) and wallet transfers through banks (bank top-ups, withdrawals, merchant payouts)."""
     gateway = [method.value for method in GATEWAY_METHODS]
-    charge = aliased(Payment)
     charges = (
         select(
             Payment.reference.label("reference"),
@@ -59,36 +68,31 @@ def _bank_records(narrow: Narrow) -> Subquery:
             Order.sale_province.label("province"),
         )
         .join(Order, Order.id == Payment.order_id)
-        .where(
-            Payment.kind == BankKind.CHARGE.value,
-            Payment.method.in_(gateway),
-            narrow(Payment.reference, Payment.settled_at),
-        )
+        .where(Payment.kind == BankKind.CHARGE.value, Payment.method.in_(gateway))
     )
+    charges = narrow(
+        charges, _Part(Payment.reference, Payment.kind, (BankKind.CHARGE,), Payment.settled_at, Payment.status)
+    )
+    charge = aliased(Payment)
     reversals = (
         select(
             charge.reference, Payment.kind, Payment.amount_fen, Payment.status, Payment.settled_at, Order.sale_province
         )
         .join(charge, and_(charge.order_id == Payment.order_id, charge.kind == BankKind.CHARGE.value))
         .join(Order, Order.id == Payment.order_id)
-        .where(
-            Payment.kind.in_((BankKind.REFUND.value, BankKind.VOID.value)),
-            Payment.method.in_(gateway),
-            narrow(charge.reference, Payment.settled_at),
-        )
+        .where(Payment.kind.in_((BankKind.REFUND.value, BankKind.VOID.value)), Payment.method.in_(gateway))
     )
-    kind = case(
-        {
-            TransferKind.TOP_UP.value: literal(BankKind.TOP_UP.value),
-            TransferKind.WITHDRAWAL.value: literal(BankKind.WITHDRAWAL.value),
-        },
-        value=WalletTransfer.kind,
-        else_=literal(BankKind.PAYOUT.value),
+    reversals = narrow(
+        reversals,
+        _Part(charge.reference, Payment.kind, (BankKind.REFUND, BankKind.VOID), Payment.settled_at, Payment.status),
+    )
+    confirmed_as = case(
+        {kind: literal(bank_kind.value) for kind, (bank_kind, _) in _BANK_TRANSFERS.items()}, value=WalletTransfer.kind
     )
     transfers = (
         select(
             WalletTransfer.reference,
-            kind,
+            confirmed_as,
             WalletTransfer.amount_fen,
             WalletTransfer.state,
             WalletTransfer.finished_at,
@@ -97,18 +101,27 @@ def _bank_records(narrow: Narrow) -> Subquery:
         .outerjoin(WalletUser, WalletUser.id == WalletTransfer.user_id)
         .outerjoin(Merchant, Merchant.id == WalletTransfer.merchant_id)
         .where(
+            # Each alternative names its kind: an index on (kind, state, finished_at) serves each one.
             or_(
-                and_(
-                    WalletTransfer.kind == TransferKind.TOP_UP.value, WalletTransfer.channel.in_(sorted(BANK_CHANNELS))
-                ),
-                and_(
-                    WalletTransfer.kind == TransferKind.WITHDRAWAL.value, WalletTransfer.channel == WITHDRAWAL_CHANNEL
-                ),
-                WalletTransfer.kind == TransferKind.MERCHANT_PAYOUT.value,
+                *(
+                    WalletTransfer.kind == kind
+                    if channels is None
+                    else and_(WalletTransfer.kind == kind, WalletTransfer.channel.in_(channels))
+                    for kind, (_, channels) in _BANK_TRANSFERS.items()
+                )
             ),
             WalletTransfer.reference.is_not(None),
-            narrow(WalletTransfer.reference, WalletTransfer.finished_at),
         )
+    )
+    transfers = narrow(
+        transfers,
+        _Part(
+            WalletTransfer.reference,
+            confirmed_as,
+            tuple(bank_kind for bank_kind, _ in _BANK_TRANSFERS.values()),
+            WalletTransfer.finished_at,
+            WalletTransfer.state,
+        ),
     )
     return union_all(charges, reversals, transfers).subquery("ours")
 
@@ -117,13 +130,14 @@ async def match_bank_confirmations(session: AsyncSession, *, month: Month) -> li
     """Our bank-side money settled in the month that no bank confirms, and the banks' confirmations of the
     month's days that we have no settled record of, or of another amount."""
     start, end = month_bounds(month)
-    ours = _bank_records(lambda _reference, at: and_(at >= start, at < end))
+
+    def settled_in_month(query: _Query, part: _Part) -> _Query:
+        # Only settled money is owed a confirmation: its status is tested in each part, with its kind and time.
+        return query.where(part.status.in_(sorted(SETTLED_STATUSES)), part.at >= start, part.at < end)
+
+    ours = _bank_records(settled_in_month)
     confirmed = exists().where(BankConfirmation.reference == ours.c.reference, BankConfirmation.kind == ours.c.kind)
-    unconfirmed = (
-        select(ours)
-        .where(ours.c.status.in_(sorted(SETTLED_STATUSES)), ~confirmed)
-        .order_by(ours.c.at, ours.c.reference, ours.c.kind)
-    )
+    unconfirmed = select(ours).where(~confirmed).order_by(ours.c.at, ours.c.reference, ours.c.kind)
     file_days = set(
         await session.scalars(
             select(BankConfirmationFile.day).where(
@@ -139,7 +153,23 @@ async def match_bank_confirmations(session: AsyncSession, *, month: Month) -> li
         for reference, kind, amount, status, at, province in await session.execute(unconfirmed)
     ]
     in_month = and_(BankConfirmation.day >= month.first_day, BankConfirmation.day <= month.last_day)
-    theirs = _bank_records(lambda reference, _at: reference.in_(select(BankConfirmation.reference).where(in_month)))
+    confirmation = aliased(BankConfirmation)
+
+    def confirmed_in_month(query: _Query, part: _Part) -> _Query:
+        # Each part joined to the month's confirmations of its kinds by reference: driven by them, not by our
+        # history. Whatever our status: a confirmed movement we hold as pending or declined differs too.
+        return query.join(
+            confirmation,
+            and_(
+                confirmation.reference == part.reference,
+                confirmation.kind.in_([kind.value for kind in part.kinds]),
+                confirmation.kind == part.kind,
+                confirmation.day >= month.first_day,
+                confirmation.day <= month.last_day,
+            ),
+        ).add_columns(confirmation.id.label("confirmation_id"))
+
+    theirs = _bank_records(confirmed_in_month)
     differing = (
         select(
             BankConfirmation.reference,
@@ -152,13 +182,11 @@ async def match_bank_confirmations(session: AsyncSession, *, month: Month) -> li
             theirs.c.at,
             theirs.c.province,
         )
-        .outerjoin(
-            theirs, and_(theirs.c.reference == BankConfirmation.reference, theirs.c.kind == BankConfirmation.kind)
-        )
+        .outerjoin(theirs, theirs.c.confirmation_id == BankConfirmation.id)
         .where(
             in_month,
             or_(
-                theirs.c.reference.is_(None),
+                theirs.c.confirmation_id.is_(None),
                 theirs.c.status.not_in(sorted(SETTLED_STATUSES)),
                 theirs.c.amount_fen != BankConfirmation.amount_fen,
             ),

@@ -6,7 +6,7 @@ gate skipped (lines journaled and never uploaded), the conflicts of the month's 
 entries used differ from the admissions the journals hold for them (admitted or forced, not annulled).
 """
 
-from sqlalchemy import ColumnElement, and_, func, select, union
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -69,36 +69,37 @@ async def match_gate_journals(session: AsyncSession, *, month: Month) -> list[Di
         rules.gate_conflict(gate_id=gate_id, seq=seq, code=code, detail=detail, ticket_id=ticket_id, province=province)
         for gate_id, seq, code, detail, ticket_id, province in await session.execute(conflicts)
     ]
-    return found + await _entry_counts(session, month=month, in_month=in_month)
+    return found + await _entry_counts(session, in_month=in_month)
 
 
-async def _entry_counts(
-    session: AsyncSession, *, month: Month, in_month: ColumnElement[bool]
-) -> list[DiscrepancyFound]:
+async def _entry_counts(session: AsyncSession, *, in_month: ColumnElement[bool]) -> list[DiscrepancyFound]:
     """Issued and used tickets (the ones the gates' uploads keep counted; a revoked ticket that entered is a
-    conflict) named by a line of the month or last entered in it, whose entries used differ from their lines."""
-    touched = union(
-        select(EntryLine.ticket_id.label("ticket_id")).where(in_month, EntryLine.ticket_id.is_not(None)),
-        select(Ticket.id).where(Ticket.last_entry_day >= month.first_day, Ticket.last_entry_day <= month.last_day),
-    ).subquery("touched")
-    counts = (
-        select(EntryLine.ticket_id.label("ticket_id"), func.count().label("n"))
-        .where(standing_entry(), EntryLine.ticket_id.in_(select(touched.c.ticket_id)))
-        .group_by(EntryLine.ticket_id)
-        .subquery("counts")
+    conflict) named by a line of the month, whose entries used differ from their standing lines.
+
+    Driven from the month's lines (by day), never from the tickets: a ticket last entered in the month is named by
+    one of them, since its entries used and last entry day are only ever the count and latest day of its standing
+    lines (`gates.ingest` recounts them at each upload). Each ticket's lines are counted by an index probe on the
+    line's ticket id, whatever month they are of."""
+    touched = (
+        select(EntryLine.ticket_id.label("ticket_id"))
+        .where(in_month, EntryLine.ticket_id.is_not(None))
+        .distinct()
+        .subquery("touched")
     )
-    entries = func.coalesce(counts.c.n, 0)
-    query = (
-        select(Ticket.id, Ticket.entries_used, entries, Order.sale_province)
+    entries = (
+        select(func.count())
+        .select_from(EntryLine)
+        .where(EntryLine.ticket_id == Ticket.id, standing_entry())
+        .scalar_subquery()
+    )
+    counted = (
+        select(Ticket.id.label("ticket_id"), Ticket.entries_used.label("used"), entries.label("n"), Order.sale_province)
         .join(touched, touched.c.ticket_id == Ticket.id)
         .join(Order, Order.id == Ticket.order_id)
-        .outerjoin(counts, counts.c.ticket_id == Ticket.id)
-        .where(
-            Ticket.status.in_((TicketStatus.ISSUED.value, TicketStatus.USED.value)),
-            Ticket.entries_used != entries,
-        )
-        .order_by(Ticket.id)
+        .where(Ticket.status.in_((TicketStatus.ISSUED.value, TicketStatus.USED.value)))
+        .subquery("counted")
     )
+    query = select(counted).where(counted.c.used != counted.c.n).order_by(counted.c.ticket_id)
     return [
         rules.entry_count_mismatch(ticket_id=ticket_id, entries_used=used, entry_lines=int(n), province=province)
         for ticket_id, used, n, province in await session.execute(query)

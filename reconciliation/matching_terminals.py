@@ -8,12 +8,11 @@ another device. Only the differing closes and sales are read into Python.
 """
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    CTE,
     JSON,
     ColumnElement,
     SQLColumnExpression,
@@ -22,6 +21,7 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    literal,
     or_,
     select,
     type_coerce,
@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from expo.access.models import Credential
 from expo.access.rules import Role
+from expo.db import UtcDateTime
 from reconciliation import matching_rules as rules
 from reconciliation.commission import month_bounds
 from reconciliation.matching_rules import DiscrepancyFound
@@ -41,6 +42,7 @@ from ticketing.terminal_batch_rules import LineType
 from ticketing.terminal_batches import TerminalBatch, discrepancies_of, totals_of_batch
 
 _VOID = OrderStatus.VOID.value
+_BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)  # before any record
 
 
 async def match_terminal_batches(session: AsyncSession, *, month: Month, now: datetime) -> list[DiscrepancyFound]:
@@ -109,7 +111,7 @@ def _stored_total(
 
 
 def _per_close(
-    closes: CTE, name: str, figures: Sequence[ColumnElement[Any]], *joins: tuple[Any, ColumnElement[bool]]
+    closes: Subquery, name: str, figures: Sequence[ColumnElement[Any]], *joins: tuple[Any, ColumnElement[bool]]
 ) -> Subquery:
     """Each close's figures over the records the joins reach from it (closes reaching none are absent)."""
     query = select(closes.c.id.label("close_id"), *figures).select_from(closes)
@@ -121,14 +123,17 @@ def _per_close(
 async def _batches_changed(session: AsyncSession, *, start: datetime, end: datetime) -> list[DiscrepancyFound]:
     """The closes of the month whose stored server totals differ from the server's records of their interval now,
     or one of whose sales was voided after the close from another device."""
+    # A terminal's first close covers everything before it: its interval starts at the beginning of time, so
+    # each interval is one range (since, closed_at] of an index on (credential, time).
+    since = func.coalesce(TerminalBatch.since, literal(_BEGINNING, UtcDateTime()))
     closes = (
-        select(TerminalBatch.id, TerminalBatch.credential_id, TerminalBatch.since, TerminalBatch.closed_at)
+        select(TerminalBatch.id, TerminalBatch.credential_id, since.label("since"), TerminalBatch.closed_at)
         .where(TerminalBatch.closed_at >= start, TerminalBatch.closed_at < end)
-        .cte("closes")
+        .subquery("closes")
     )
 
     def during(at: SQLColumnExpression[datetime | None]) -> ColumnElement[bool]:
-        return and_(at <= closes.c.closed_at, or_(closes.c.since.is_(None), at > closes.c.since))
+        return and_(at > closes.c.since, at <= closes.c.closed_at)
 
     counted = (func.count().label("n"), func.sum(Order.amount_fen).label("fen"))
     sold = and_(Order.credential_id == closes.c.credential_id, during(Order.created_at))

@@ -23,7 +23,11 @@ class SettlementMonth(Base):
     # The records it covers: recorded at or after `window_start` (None: from the beginning) and before `window_end`.
     window_start: Mapped[datetime | None]
     window_end: Mapped[datetime]
-    rates: Mapped[str] = mapped_column(String(400))  # JSON: the commission rates in basis points
+    rates: Mapped[str] = mapped_column(String(400))  # the commission rates in basis points, "default=300,peak=250"
+    # The last payment and posting ids recorded when it closed: later ones dated into its window are late records,
+    # carried into a later month as adjustments.
+    payments_through: Mapped[int] = mapped_column(BigInteger)
+    postings_through: Mapped[int] = mapped_column(BigInteger)
     lines: Mapped[int]
     closed_at: Mapped[datetime]
     closed_by: Mapped[str] = mapped_column(String(100))
@@ -79,7 +83,9 @@ class MerchantPayout(Base):
     fee_fen: Mapped[int] = mapped_column(BigInteger)
     refunds: Mapped[int]
     refunded_fen: Mapped[int] = mapped_column(BigInteger)  # returned to users, net of the fees given back
-    carried_in_fen: Mapped[int] = mapped_column(BigInteger)  # owed from earlier days and not yet paid
+    # Owed from earlier days and not yet paid; on a run's first day it includes records dated before the last
+    # cutoff but posted after that run (paid, or netted, now).
+    carried_in_fen: Mapped[int] = mapped_column(BigInteger)
     amount_fen: Mapped[int] = mapped_column(BigInteger)  # paid out this day (0: nothing to pay)
     transfer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("wallet_transfers.id"))
 
@@ -103,7 +109,10 @@ class BankConfirmation(Base):
     """One movement a bank confirms: our reference, what it was and its amount."""
 
     __tablename__ = "bank_confirmations"
-    __table_args__ = (UniqueConstraint("bank", "reference", "kind"),)
+    __table_args__ = (
+        UniqueConstraint("bank", "reference", "kind"),
+        Index("ix_bank_confirmations_reference_kind", "reference", "kind"),  # is this record of ours confirmed?
+    )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
     file_id: Mapped[int] = mapped_column(ForeignKey("bank_confirmation_files.id"), index=True)

@@ -1,6 +1,6 @@
 """A T+1 payout day's file: one line per merchant paid or carrying a net that day, as the bank and the merchants
-reconcile it: its payments, fees and refunds since the last payout, what it carried in, what was paid and the
-payout's bank reference.
+reconcile it: its payments, fees and refunds since the last payout, what it carried in (late records dated before
+the last payout's cutoff included), what was paid and the payout's bank reference.
 
 `payout_file` reads a day that has been run; `payout_file_csv` is pure and renders the rows. Amounts are integer
 fen, each also rendered in yuan (`expo.money.format_fen`), so every figure adds up to the fen.
@@ -55,6 +55,8 @@ class PayoutFileRow:
     fee_fen: int
     refunds: int
     refunded_fen: int  # returned to users, net of the fees given back
+    # Owed from earlier days and not yet paid; on a run's first day, what the merchant's account shows owed from
+    # before the last run's cutoff, so it includes records dated before that cutoff that were posted after it ran.
     carried_in_fen: int
     amount_fen: int
     reference: str | None  # the payout transfer's bank reference; None when nothing was paid

@@ -1,20 +1,24 @@
 """T+1 merchant payouts: on each working day the platform pays every merchant, through the banks, what it earned
-since the last payout (its payments net of fees, less its refunds), and the statement lines they make.
+and has not been paid (its payments net of fees, less its refunds), and the statement lines they make.
 
 A payout day P covers the merchant postings of payments and refunds created from the previous run's cutoff to P's
 own cutoff, P 00:00 Asia/Shanghai: so a trade of any day, working or not, is paid on the first working day after it.
-A merchant whose net is not above zero (refunds outweigh its sales) is paid nothing and the net is carried to the
-next day; a payout never takes a merchant account below zero (money refunded since the cutoff stays with it), and
-what it cannot pay is carried too. A day once run is never run again.
+What a merchant is owed from before a run's first day is not read from the last run's rows but from its account:
+its balance less the postings made since the last run's cutoff (payouts aside). So a posting dated before a cutoff
+that committed after that day was run (its transaction took its time before the cutoff) is paid, or netted if it
+is a refund, by the next run. A merchant whose net is not above zero (refunds outweigh its sales) is paid nothing
+and the net is carried to the next day; a payout never takes a merchant account below zero (money refunded since
+the cutoff stays with it), and what it cannot pay is carried too (`reconciliation.payout_rules`). A day once run is
+never run again, and runs continue from the day after the last one run, so none is skipped.
 
-Set-based: one GROUP BY gives every merchant's figures for every day being run; Python walks merchants x days over
-those aggregates only, and each day's transfers, postings, file rows and balance updates are written as batches.
-The payout debits the merchant accounts and credits `bank_settlement`; those rows are locked in id order first
-(the ledger's lock order for accounts that are not the user side), so a refund at the same time waits, or goes
-first and is seen.
+Set-based: the merchant accounts and `bank_settlement` are locked in id order first (the ledger's lock order for
+accounts that are not the user side), so a refund or a payment at the same time waits, or goes first and is seen;
+then one query gives every merchant's owed amount and one GROUP BY its figures for every day being run. Python
+walks merchants x days over those aggregates only, and each day's transfers, postings, file rows and balance
+updates are written as batches.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -27,6 +31,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     union_all,
     update,
@@ -37,6 +42,7 @@ from expo.clock import EXPO_TZ, expo_local
 from expo.errors import Conflict
 from reconciliation.calendar import is_working_day
 from reconciliation.models import MerchantPayout, PayoutRun
+from reconciliation.payout_rules import Activity, DayPayout, pay_merchant
 from reconciliation.rules import PLATFORM
 from reconciliation.statement_rules import MERCHANTS, Line, Section
 from wallet import ledger
@@ -46,7 +52,6 @@ from wallet.rules import AccountKind, TransferKind, TransferState
 PAYOUT_CHANNEL = "bank"
 _EARNING_KINDS = (TransferKind.PAYMENT.value, TransferKind.REFUND.value)
 _PAYOUTS_LOCK = 7_000_001  # PostgreSQL advisory lock: one payout run at a time
-_LOCK_CHUNK = 10_000  # account ids per locking statement (under the drivers' bind-parameter limits)
 
 
 @dataclass(frozen=True)
@@ -59,15 +64,12 @@ class _Party:
 
 
 @dataclass
-class _Activity:
-    """A merchant's payments and refunds over one payout day's span; `earned_fen` is what its account was credited."""
+class _Owed:
+    """What the walk starts from for a merchant: what it was owed before the run's first day and its days' figures."""
 
-    payments: int = 0
-    gross_fen: int = 0
-    fee_fen: int = 0
-    refunds: int = 0
-    refunded_fen: int = 0
-    earned_fen: int = 0
+    party: _Party
+    owed_fen: int = 0
+    days: dict[int, Activity] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,19 +77,7 @@ class _Payout:
     """One merchant's row of a payout day."""
 
     party: _Party
-    activity: _Activity
-    carried_in_fen: int
-    amount_fen: int
-
-
-@dataclass
-class _Ledger:
-    """What the walk knows of a merchant: its figures per day, its carry so far and what its account can still pay."""
-
-    party: _Party
-    days: dict[int, _Activity] = field(default_factory=dict)
-    carried_fen: int = 0
-    available_fen: int = 0
+    row: DayPayout
 
 
 def payout_cutoff(day: date) -> datetime:
@@ -114,8 +104,9 @@ async def run_payouts(
     now: datetime,
     on_day: Callable[[date], None] | None = None,
 ) -> list[PayoutRun]:
-    """Run the payout days from `from_day` (or after the last day run) through `through`, each once; none can run
-    before it has begun (its cutoff passed). Returns the days run now, in order."""
+    """Run every working day not yet run through `through`, each once and in order: from the working day after
+    the last day run (`from_day` only chooses where the very first run starts). None can run before it has begun
+    (its cutoff passed). Returns the days run now, in order."""
     today = expo_local(now).date()
     if through > today:
         raise Conflict(
@@ -127,25 +118,25 @@ async def run_payouts(
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(select(func.pg_advisory_xact_lock(_PAYOUTS_LOCK)))  # a second run waits, then sees ours
     last = await session.scalar(select(PayoutRun).order_by(PayoutRun.payout_day.desc()).limit(1))
-    first = max(from_day, last.payout_day + timedelta(days=1)) if last is not None else from_day
+    # Never from `from_day` once a day has run: a later `from_day` would skip the days between.
+    first = last.payout_day + timedelta(days=1) if last is not None else from_day
     days = working_days(first, through)
     if not days:
         return []
     covered_from = last.cutoff if last is not None else None
-    merchants = await _carried(session, last=last)
-    await _gather_activity(session, merchants, covered_from=covered_from, cutoffs=[payout_cutoff(d) for d in days])
     bank = await ledger.operator_account(session, AccountKind.BANK_SETTLEMENT, now=now)
-    await _lock_and_read_available(session, merchants, bank_account_id=bank.id)
-    walk = sorted(merchants.values(), key=lambda merchant: merchant.party.merchant_id)
+    available = await _lock_accounts(session, bank_account_id=bank.id)
+    merchants = await _owed(session, since=covered_from)
+    await _gather_activity(session, merchants, covered_from=covered_from, cutoffs=[payout_cutoff(d) for d in days])
+    by_day = _walk(merchants, available=available, days=len(days))
     runs: list[PayoutRun] = []
-    for index, day in enumerate(days):
-        payouts = _walk_day(walk, index)
+    for day, payouts in zip(days, by_day, strict=True):
         run = PayoutRun(
             payout_day=day,
             covered_from=covered_from,
             cutoff=payout_cutoff(day),
-            merchants=sum(1 for payout in payouts if payout.amount_fen > 0),
-            amount_fen=sum(payout.amount_fen for payout in payouts),
+            merchants=sum(1 for payout in payouts if payout.row.amount_fen > 0),
+            amount_fen=sum(payout.row.amount_fen for payout in payouts),
             run_at=now,
         )
         session.add(run)
@@ -159,30 +150,50 @@ async def run_payouts(
     return runs
 
 
-async def _carried(session: AsyncSession, *, last: PayoutRun | None) -> dict[int, _Ledger]:
-    """Each merchant's net owed and not paid by the last run: a merchant carrying anything had a row in it."""
-    if last is None:
-        return {}
-    carried_out = (
-        MerchantPayout.carried_in_fen
-        + MerchantPayout.gross_fen
-        - MerchantPayout.fee_fen
-        - MerchantPayout.refunded_fen
-        - MerchantPayout.amount_fen
-    )
+async def _lock_accounts(session: AsyncSession, *, bank_account_id: int) -> dict[int, int]:
+    """Lock every merchant account and the bank's in id order; what each merchant account can pay, by account.
+
+    All of them, not only those with something to pay: a posting committing while the run reads could otherwise
+    land on an account it has not locked. Held, balances and postings cannot move under the reads that follow."""
     rows = await session.execute(
-        select(Merchant.id, Merchant.code, Merchant.account_id, carried_out)
-        .join(Merchant, Merchant.id == MerchantPayout.merchant_id)
-        .where(MerchantPayout.payout_day == last.payout_day, carried_out != 0)
+        select(WalletAccount.id, WalletAccount.balance - WalletAccount.held)
+        .where(or_(WalletAccount.id.in_(select(Merchant.account_id)), WalletAccount.id == bank_account_id))
+        .order_by(WalletAccount.id)
+        .with_for_update(of=WalletAccount)
+    )
+    return {account_id: int(available) for account_id, available in rows if account_id != bank_account_id}
+
+
+async def _owed(session: AsyncSession, *, since: datetime | None) -> dict[int, _Owed]:
+    """One query: what each merchant is owed from before `since` (the last run's cutoff) and not paid, by merchant.
+
+    Its (locked) balance less its postings made since, payouts aside: whatever was posted before the cutoff and not
+    paid out, records that committed after their day was run included. Nothing before the first run."""
+    if since is None:
+        return {}
+    recent = (
+        select(Posting.account_id.label("account_id"), func.sum(Posting.amount_fen).label("fen"))
+        .join(Merchant, Merchant.account_id == Posting.account_id)
+        .join(WalletTransfer, WalletTransfer.id == Posting.transfer_id)
+        .where(Posting.created_at >= since, WalletTransfer.kind != TransferKind.MERCHANT_PAYOUT.value)
+        .group_by(Posting.account_id)
+        .subquery("recent")
+    )
+    owed = WalletAccount.balance - func.coalesce(recent.c.fen, 0)
+    rows = await session.execute(
+        select(Merchant.id, Merchant.code, Merchant.account_id, owed)
+        .join(WalletAccount, WalletAccount.id == Merchant.account_id)
+        .outerjoin(recent, recent.c.account_id == Merchant.account_id)
+        .where(owed != 0)
     )
     return {
-        merchant_id: _Ledger(_Party(merchant_id, code, account_id), carried_fen=int(carried))
-        for merchant_id, code, account_id, carried in rows
+        merchant_id: _Owed(_Party(merchant_id, code, account_id), owed_fen=int(fen))
+        for merchant_id, code, account_id, fen in rows
     }
 
 
 async def _gather_activity(
-    session: AsyncSession, merchants: dict[int, _Ledger], *, covered_from: datetime | None, cutoffs: Sequence[datetime]
+    session: AsyncSession, merchants: dict[int, _Owed], *, covered_from: datetime | None, cutoffs: Sequence[datetime]
 ) -> None:
     """One query: every merchant's payments and refunds per payout day, by when their postings were made."""
     bucket = (
@@ -217,44 +228,23 @@ async def _gather_activity(
     sums = (postings.c.payment, postings.c.gross, postings.c.fee, postings.c.refund, postings.c.refunded)
     query = select(*keys, *(func.sum(column) for column in sums), func.sum(postings.c.posted)).group_by(*keys)
     for merchant_id, code, account_id, bucket_no, *figures in await session.execute(query):
-        merchant = merchants.setdefault(merchant_id, _Ledger(_Party(merchant_id, code, account_id)))
-        merchant.days[int(bucket_no)] = _Activity(*(int(figure) for figure in figures))
+        merchant = merchants.setdefault(merchant_id, _Owed(_Party(merchant_id, code, account_id)))
+        merchant.days[int(bucket_no)] = Activity(*(int(figure) for figure in figures))
 
 
-async def _lock_and_read_available(
-    session: AsyncSession, merchants: dict[int, _Ledger], *, bank_account_id: int
-) -> None:
-    """Lock the accounts the payouts move (merchants' and the bank's) in id order; read what each can pay."""
-    by_account = {merchant.party.account_id: merchant for merchant in merchants.values()}
-    ids = sorted({*by_account, bank_account_id})
-    for start in range(0, len(ids), _LOCK_CHUNK):
-        chunk = ids[start : start + _LOCK_CHUNK]
-        rows = await session.execute(
-            select(WalletAccount.id, WalletAccount.balance - WalletAccount.held)
-            .where(WalletAccount.id.in_(chunk))
-            .order_by(WalletAccount.id)
-            .with_for_update()
+def _walk(merchants: dict[int, _Owed], *, available: dict[int, int], days: int) -> list[list[_Payout]]:
+    """Each day's rows, by merchant id: every merchant's days walked by the payout rule."""
+    by_day: list[list[_Payout]] = [[] for _ in range(days)]
+    for merchant_id in sorted(merchants):
+        merchant = merchants[merchant_id]
+        rows = pay_merchant(
+            owed_fen=merchant.owed_fen,
+            days=[merchant.days.get(index) for index in range(days)],
+            available_fen=available.get(merchant.party.account_id, 0),  # 0: an account made after the lock
         )
-        for account_id, available in rows:
-            if account_id in by_account:
-                by_account[account_id].available_fen = int(available)
-
-
-def _walk_day(merchants: Iterable[_Ledger], index: int) -> list[_Payout]:
-    """domain: pay each merchant its carry plus the day's net when above zero, as far as its account covers;
-    the rest is carried. A merchant with neither activity nor carry has no row."""
-    payouts: list[_Payout] = []
-    for merchant in merchants:
-        activity = merchant.days.get(index)
-        if activity is None and merchant.carried_fen == 0:
-            continue
-        activity = activity or _Activity()
-        due = merchant.carried_fen + activity.earned_fen
-        amount = max(min(due, merchant.available_fen), 0)
-        payouts.append(_Payout(merchant.party, activity, merchant.carried_fen, amount))
-        merchant.available_fen -= amount
-        merchant.carried_fen = due - amount
-    return payouts
+        for row in rows:
+            by_day[row.day].append(_Payout(merchant.party, row))
+    return by_day
 
 
 async def _write_day(
@@ -262,7 +252,7 @@ async def _write_day(
 ) -> None:
     """A day's payouts as batches: the transfers, their two postings each, the file rows and the balances."""
     connection = await session.connection()
-    paid = [payout for payout in payouts if payout.amount_fen > 0]
+    paid = [payout for payout in payouts if payout.row.amount_fen > 0]
     transfer_ids: dict[int, int] = {}
     if paid:
         rows = [_transfer_row(day, payout, now) for payout in paid]
@@ -275,8 +265,8 @@ async def _write_day(
         await connection.execute(
             _postings_of(min(transfer_ids.values()), max(transfer_ids.values()), bank_account_id, now)
         )
-        moves = [{"account": payout.party.account_id, "delta": -payout.amount_fen} for payout in paid]
-        moves.append({"account": bank_account_id, "delta": sum(payout.amount_fen for payout in paid)})
+        moves = [{"account": payout.party.account_id, "delta": -payout.row.amount_fen} for payout in paid]
+        moves.append({"account": bank_account_id, "delta": sum(payout.row.amount_fen for payout in paid)})
         # Restricted merchant accounts keep their own CHECK (balance - held >= 0) as the last guard.
         await connection.execute(
             update(WalletAccount)
@@ -291,13 +281,13 @@ async def _write_day(
                 {
                     "payout_day": day,
                     "merchant_id": payout.party.merchant_id,
-                    "payments": payout.activity.payments,
-                    "gross_fen": payout.activity.gross_fen,
-                    "fee_fen": payout.activity.fee_fen,
-                    "refunds": payout.activity.refunds,
-                    "refunded_fen": payout.activity.refunded_fen,
-                    "carried_in_fen": payout.carried_in_fen,
-                    "amount_fen": payout.amount_fen,
+                    "payments": payout.row.activity.payments,
+                    "gross_fen": payout.row.activity.gross_fen,
+                    "fee_fen": payout.row.activity.fee_fen,
+                    "refunds": payout.row.activity.refunds,
+                    "refunded_fen": payout.row.activity.refunded_fen,
+                    "carried_in_fen": payout.row.carried_in_fen,
+                    "amount_fen": payout.row.amount_fen,
                     "transfer_id": transfer_ids.get(payout.party.merchant_id),
                 }
                 for payout in payouts
@@ -329,7 +319,7 @@ def _transfer_row(day: date, payout: _Payout, now: datetime) -> dict[str, object
         "idempotency_key": reference,
         "kind": TransferKind.MERCHANT_PAYOUT.value,
         "state": TransferState.POSTED.value,
-        "amount_fen": payout.amount_fen,
+        "amount_fen": payout.row.amount_fen,
         "merchant_id": payout.party.merchant_id,
         "channel": PAYOUT_CHANNEL,
         "fee_fen": 0,
@@ -358,7 +348,8 @@ async def payout_lines(session: AsyncSession, *, first_day: date, last_day: date
         since = "the beginning" if covered_from is None else f"{expo_local(covered_from):%Y-%m-%d %H:%M}"
         basis = (
             f"payout file of {day.isoformat()}: merchant payments and refunds posted {since} .. "
-            f"{expo_local(cutoff):%Y-%m-%d %H:%M} (Asia/Shanghai), net of fees, with carried amounts"
+            f"{expo_local(cutoff):%Y-%m-%d %H:%M} (Asia/Shanghai), net of fees, with carried amounts "
+            "(records dated before and posted late included)"
         )
         lines.append(
             Line(Section.MERCHANT_PAYOUTS, f"payout_{day.isoformat()}", PLATFORM, MERCHANTS, merchants, amount, basis)

@@ -32,6 +32,8 @@ RECEIVABLE = "receivable"
 PAYABLE = "payable"
 INVOICE_ISSUED = "invoice issued"
 INVOICE_RECEIVED = "invoice received"
+ACCRUED_RECEIVABLE = "accrued receivable"  # commission: invoiced now, paid by the final settlement
+ACCRUED_PAYABLE = "accrued payable"
 
 SECTION_TITLES: Mapping[Section, str] = MappingProxyType(
     {
@@ -125,6 +127,8 @@ def direction(line: Line, party: str) -> str:
     receiving = line.payee == party
     if line.section is Section.INVOICES:
         return INVOICE_ISSUED if receiving else INVOICE_RECEIVED
+    if line.section is Section.COMMISSION:
+        return ACCRUED_RECEIVABLE if receiving else ACCRUED_PAYABLE
     return RECEIVABLE if receiving else PAYABLE
 
 

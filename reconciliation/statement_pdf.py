@@ -23,6 +23,8 @@ from expo import fonts
 from expo.clock import EXPO_TZ
 from expo.money import format_fen
 from reconciliation.statement_export import (
+    ACCRUED_PAYABLE,
+    ACCRUED_RECEIVABLE,
     INVOICE_ISSUED,
     PAYABLE,
     RECEIVABLE,
@@ -82,6 +84,8 @@ DIRECTION_TEXT = {
     RECEIVABLE: "receivable 应收",
     PAYABLE: "payable 应付",
     INVOICE_ISSUED: "issued 开出",
+    ACCRUED_RECEIVABLE: "accrued 应计收",
+    ACCRUED_PAYABLE: "accrued 应计付",
 }
 INVOICE_RECEIVED_TEXT = "received 收到"
 
@@ -213,6 +217,9 @@ class _StatementDocument(FPDF):
         inflow, outflow = inflow_outflow(section_lines, party)
         if section is Section.INVOICES:
             subtotals = [("Invoices issued 开出发票", inflow), ("Invoices received 收到发票", outflow)]
+        elif section is Section.COMMISSION:
+            subtotals = [("Accrued receivable 应计应收", inflow), ("Accrued payable 应计应付", outflow)]
+            subtotals.append(("Accrued net, paid by the final settlement 应计净额（最终清算时支付）", inflow - outflow))
         else:
             subtotals = [("Subtotal receivable 应收小计", inflow), ("Subtotal payable 应付小计", outflow)]
             subtotals.append(("Subtotal net 净额", inflow - outflow))

@@ -5,8 +5,8 @@ A line says that `payer` owes `payee` `amount_fen` for `count` records of `item`
 back. An invoice is a line of section "invoices" whose payee issues it and whose payer is billed.
 """
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -37,18 +37,36 @@ class Section(StrEnum):
 
 
 SECTION_ORDER = {section: index for index, section in enumerate(Section)}
+# Lines that move no money this month: the monthly commission is accrued and invoiced, and paid only by the final
+# settlement (whose lines are money); invoices are bills.
+NON_CASH_SECTIONS = frozenset({Section.COMMISSION, Section.INVOICES})
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Which inserted records a close counts, by id: payments and ledger postings after the previous close's
+    last ids (None: from the first) up to the last ids this close saw."""
+
+    payments_after: int | None
+    payments_through: int
+    postings_after: int | None
+    postings_through: int
 
 
 @dataclass(frozen=True)
 class Window:
-    """The records a settlement covers: recorded at or after `start` (None: from the beginning), before `end`."""
+    """The records a settlement covers: dated at or after `start` (None: from the beginning), before `end`, and,
+    with `recorded`, inserted within its id bounds (a month's own records, or a closed month's late ones)."""
 
     start: datetime | None
     end: datetime
+    recorded: Recorded | None = None
 
     def __str__(self) -> str:
         start = "the beginning" if self.start is None else f"{expo_local(self.start):%Y-%m-%d %H:%M}"
-        return f"{start} .. {expo_local(self.end):%Y-%m-%d %H:%M} (Asia/Shanghai)"
+        dated = f"{start} .. {expo_local(self.end):%Y-%m-%d %H:%M} (Asia/Shanghai)"
+        late = self.recorded is not None and self.recorded.payments_after is not None
+        return f"{dated}, recorded after its close" if late else dated
 
 
 @dataclass(frozen=True)
@@ -121,11 +139,12 @@ class Balance:
 
 
 def balances(lines: Iterable[Line], party: str) -> list[Balance]:
-    """Per counterparty, what `party` is owed and owes on its money lines (invoices are not money and are left out)."""
+    """Per counterparty, what `party` is owed and owes on its money lines: the commission accruals and the invoices
+    are left out, since the commission is paid once, by the final settlement."""
     receivable: dict[str, int] = {}
     payable: dict[str, int] = {}
     for line in lines:
-        if line.section is Section.INVOICES:
+        if line.section in NON_CASH_SECTIONS:
             continue
         if line.payee == party:
             receivable[line.payer] = receivable.get(line.payer, 0) + line.amount_fen
@@ -135,28 +154,3 @@ def balances(lines: Iterable[Line], party: str) -> list[Balance]:
         Balance(counterparty, receivable.get(counterparty, 0), payable.get(counterparty, 0))
         for counterparty in sorted(receivable.keys() | payable.keys())
     ]
-
-
-def adjustments(
-    *, month: str, live: Sequence[Line], frozen: Sequence[Line], adjusted: Sequence[Line], basis: str
-) -> list[Line]:
-    """The corrections of closed `month`: what its records say now (`live`) minus what was closed (`frozen`) and
-    the adjustments already carried into later months (`adjusted`), per line; unchanged lines give nothing.
-
-    Each correction is a line marked `adjusts=month`, so the closed month itself never changes and a
-    correction is carried exactly once.
-    """
-    totals: dict[tuple[str, str, str, str], list[int]] = {}
-    template: dict[tuple[str, str, str, str], Line] = {}
-    for sign, group in ((1, live), (-1, frozen), (-1, adjusted)):
-        for line in group:
-            key = (line.section.value, line.item, line.payer, line.payee)
-            template.setdefault(key, line)
-            count_amount = totals.setdefault(key, [0, 0])
-            count_amount[0] += sign * line.count
-            count_amount[1] += sign * line.amount_fen
-    return sort_lines(
-        replace(template[key], count=count, amount_fen=amount, adjusts=month, basis=basis)
-        for key, (count, amount) in totals.items()
-        if count or amount
-    )

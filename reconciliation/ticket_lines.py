@@ -5,7 +5,7 @@ Both figures come from the payments whose money moved in the window (a sale when
 or refund, negated, when its money went back), aggregated in the database; Python only labels the sums.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass
 
 from sqlalchemy import case, func, literal, select
@@ -19,11 +19,18 @@ from ticketing.models import Order, Payment
 from ticketing.sales_rules import PaymentMethod
 
 
-async def commission_lines(session: AsyncSession, *, window: Window, rates: CommissionRates) -> list[Line]:
-    """domain: each company's commission of the window is owed by the bureau and invoiced to it monthly."""
+async def commission_lines(
+    session: AsyncSession,
+    *,
+    window: Window,
+    rates: CommissionRates,
+    closed: Sequence[tuple[Window, CommissionRates]] = (),
+) -> list[Line]:
+    """domain: each company's commission of the window is owed by the bureau and invoiced to it monthly; a void or
+    refund reverses its sale's commission at the rate of the month the sale was settled in (`closed`)."""
     basis = f"commission on ticket charges, voids and refunds settled {window}"
     lines: list[Line] = []
-    for row in await accrue_commission(session, window=window, rates=rates):
+    for row in await accrue_commission(session, window=window, rates=rates, closed=closed):
         company = row.company
         if row.sales:
             lines.append(

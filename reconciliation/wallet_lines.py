@@ -67,6 +67,10 @@ async def _posted_sums(session: AsyncSession, *, window: Window) -> list[_Sum]:
     in_window = [Posting.created_at < window.end]
     if window.start is not None:
         in_window.append(Posting.created_at >= window.start)
+    if window.recorded is not None:
+        in_window.append(Posting.id <= window.recorded.postings_through)
+        if window.recorded.postings_after is not None:
+            in_window.append(Posting.id > window.recorded.postings_after)
     # The channel test is computed in a subquery so that the GROUP BY names a column, not a repeated expression.
     postings = (
         select(

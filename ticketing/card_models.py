@@ -43,6 +43,7 @@ class CardWrite(Base):
     __tablename__ = "card_writes"
     __table_args__ = (
         UniqueConstraint("ticket_id", "attempt"),
+        Index("ix_card_writes_credential_id_confirmed_at", "credential_id", "confirmed_at"),  # a terminal's writes
         Index(
             "uq_card_writes_one_confirmed_per_ticket",
             "ticket_id",

@@ -26,6 +26,8 @@ class Order(Base):
     __table_args__ = (
         UniqueConstraint("credential_id", "idempotency_key"),
         Index("ix_orders_status_expires_at", "status", "expires_at"),
+        # A terminal's sales over an interval (its day close, and matching the closes).
+        Index("ix_orders_credential_id_created_at", "credential_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -115,6 +117,16 @@ class OrderEvent(Base):
     """The journal of every state change of an order: what, when, who and from where."""
 
     __tablename__ = "order_events"
+    # A terminal's voids over an interval: its day close and the settlement's matching look them up.
+    __table_args__ = (
+        Index(
+            "ix_order_events_void_credential_id_at",
+            "credential_id",
+            "at",
+            postgresql_where=text("event = 'void'"),
+            sqlite_where=text("event = 'void'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, select
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -37,7 +37,10 @@ class TerminalBatch(Base):
     """One day close of a hall terminal: both journals' totals and where they disagree."""
 
     __tablename__ = "terminal_batches"
-    __table_args__ = (UniqueConstraint("credential_id", "batch_no"),)
+    __table_args__ = (
+        UniqueConstraint("credential_id", "batch_no"),
+        Index("ix_terminal_batches_closed_at", "closed_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     credential_id: Mapped[int] = mapped_column(ForeignKey("credentials.id"))

@@ -80,6 +80,8 @@ class WalletTransfer(Base):
     __table_args__ = (
         Index("ix_wallet_transfers_usage", "user_id", "operation", "created_at"),
         Index("ix_wallet_transfers_state_expires_at", "state", "expires_at"),
+        # Settlement matches a month's bank transfers (top-ups, withdrawals, payouts) by kind and when they finished.
+        Index("ix_wallet_transfers_kind_state_finished_at", "kind", "state", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)

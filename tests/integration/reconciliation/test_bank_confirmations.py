@@ -1,13 +1,19 @@
-"""Uploading a bank's confirmation file: stored once with its digest, replayed, refused whole and leaving nothing."""
+"""Uploading a bank's confirmation file: stored once with its digest, replayed, refused whole and leaving nothing,
+and never slipped into a month while it closes."""
 
+import asyncio
+from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 from litestar import Router
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from expo.clock import EXPO_TZ
+from reconciliation.locks import SETTLEMENT_LOCK, lock_settlement
 from reconciliation.matching_api import MATCHING_ROUTES
-from reconciliation.models import BankConfirmation, BankConfirmationFile
+from reconciliation.models import BankConfirmation, BankConfirmationFile, SettlementMonth
 from tests.integration.conftest import Service
 from tests.integration.test_support import assert_problem
 
@@ -132,4 +138,48 @@ async def test_only_the_platform_and_the_back_office_upload(service: Service) ->
     assert_problem(await upload(service, a_file(), service.device("sh_hall")), 403, "role_not_allowed")
     reply = await service.client.post(UPLOAD, json=a_file())
     assert reply.status_code == 401, reply.text
+    assert await stored(service) == (0, 0)
+
+
+def closed_month(month: str, closed_at: datetime) -> SettlementMonth:
+    """The row a month's close adds (what it settled does not matter here)."""
+    return SettlementMonth(
+        month=month,
+        window_start=None,
+        window_end=closed_at,
+        rates="{}",
+        payments_through=0,
+        postings_through=0,
+        lines=0,
+        closed_at=closed_at,
+        closed_by="test",
+    )
+
+
+async def waiting_for_the_settlement_lock(service: Service) -> bool:
+    """Whether a transaction waits for the settlement lock (PostgreSQL's view of the advisory locks)."""
+    async with service.db.read() as session:
+        waiting = await session.scalar(
+            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key AND NOT granted"),
+            {"key": SETTLEMENT_LOCK},
+        )
+    return bool(waiting)
+
+
+# Two real connections: SQLite runs one writing transaction at a time, so the race is PostgreSQL's.
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_file_uploaded_while_its_month_closes_waits_and_finds_it_closed(service: Service) -> None:
+    with_matching_routes(service)
+    async with service.db.write() as session:  # a close of June in flight: locked, its row added, not committed
+        await lock_settlement(session)
+        session.add(closed_month("2010-06", datetime(2010, 7, 1, 1, tzinfo=EXPO_TZ)))
+        await session.flush()
+        # The test client blocks its caller's event loop while the app handles a request: upload from a thread.
+        uploading = asyncio.create_task(asyncio.to_thread(asyncio.run, upload(service, a_file())))
+        for _ in range(500):
+            if uploading.done() or await waiting_for_the_settlement_lock(service):
+                break
+            await asyncio.sleep(0.01)
+        assert not uploading.done(), "the upload went ahead of the close in flight"
+    assert_problem(await uploading, 409, "month_closed")
     assert await stored(service) == (0, 0)

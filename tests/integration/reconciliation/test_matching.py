@@ -291,8 +291,8 @@ async def test_the_report_is_live_until_the_month_closes_and_each_province_sees_
         assert await record_discrepancies(session, month=JUNE, found=found, now=closed_at) == 2
         session.add(
             SettlementMonth(
-                month="2010-06", window_start=None, window_end=closed_at, rates="{}", lines=0,
-                closed_at=closed_at, closed_by="test",
+                month="2010-06", window_start=None, window_end=closed_at, rates="{}", payments_through=0,
+                postings_through=0, lines=0, closed_at=closed_at, closed_by="test",
             )
         )  # fmt: skip
     assert await _stored_rows(service) == 2

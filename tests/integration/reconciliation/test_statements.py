@@ -6,7 +6,7 @@ of June's sales. Each party reads its own statement through the API; the closed 
 record dated into it after it closed is carried into the next month as an adjustment, once.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -17,8 +17,9 @@ from expo.errors import ExpoError
 from expo.provinces import PROVINCES
 from reconciliation import models
 from reconciliation.documents import stored_lines
+from reconciliation.payouts import run_payouts
 from reconciliation.rules import CommissionRates, Month
-from reconciliation.settlement import close_month, settle_commission_final
+from reconciliation.settlement import settle_commission_final, settle_month
 from reconciliation.statement_rules import BUREAU, PLATFORM, Line
 from tests.integration.conftest import Service, hall_sale
 from tests.integration.reconciliation.expected_statement import Expected, expected_lines
@@ -86,9 +87,8 @@ def _document(lines: list[Line]) -> Expected:
     return found
 
 
-async def _close(service: Service, month: Month, when: datetime) -> list[Line]:
-    async with service.db.write() as session:
-        closed = await close_month(session, month=month, rates=RATES, now=when, by="test")
+async def _close(service: Service, month: Month, when: datetime, rates: CommissionRates = RATES) -> list[Line]:
+    closed = await settle_month(service.db, month=month, rates=rates, now=when, by="test")
     return closed.lines
 
 
@@ -135,7 +135,7 @@ async def test_june_is_the_rules_to_the_fen_and_each_party_reads_its_own(
         assert {
             (x["section"], x["item"], x["payer"], x["payee"]): (x["count"], x["amount_fen"]) for x in body["lines"]
         } == mine
-        money = [(key, amount) for key, (_, amount) in mine.items() if key[0] != "invoices"]
+        money = [(key, amount) for key, (_, amount) in mine.items() if key[0] not in ("invoices", "commission")]
         owed = sum(amount for key, amount in money if key[3] == party) - sum(a for k, a in money if k[2] == party)
         assert body["net_fen"] == owed
 
@@ -223,3 +223,40 @@ async def test_a_record_dated_into_a_closed_month_is_carried_into_the_next_once(
 
     august = await _close(service, AUGUST, at(9, 1))
     assert [line for line in august if line.adjusts] == []  # carried once
+
+
+async def test_a_refund_reverses_its_sales_commission_at_the_rate_of_the_sales_month(
+    service: Service, clerk: dict[str, str]
+) -> None:
+    s = Sellers(service)
+    await s.at(at(6, 10))
+    sold = await s.sell("sh", hall_sale(buyer("44", 1)))  # 160 yuan, closed in June at 3%
+    await _close(service, JUNE, at(7, 1), rates=CommissionRates(default_bp=300))
+    await s.at(at(7, 5))
+    await s.act("sh", sold, "refund")
+    july = await _close(service, JULY, at(8, 1), rates=CommissionRates(default_bp=250))
+    june = await _stored(service, "2010-06")
+
+    def commission(lines: list[Line]) -> dict[str, int]:
+        return {line.payee: line.amount_fen for line in lines if line.section.value == "commission"}
+
+    assert commission(june) == {"31": 72, "44": 408}  # 3% of 16,000 fen = 480, split 15 : 85
+    assert commission(july) == {"31": -72, "44": -408}  # not 2.5%: the refund reverses exactly what June accrued
+
+
+async def test_the_first_month_closed_also_shows_the_payouts_before_it(service: Service, clerk: dict[str, str]) -> None:
+    service.clock.set(at(5, 20))
+    wallet = Wallet(service=service, clerk=await service.login("sh_hall", "SH-C001"))
+    await wallet.merchant("EBOOKS", "other_remote", province="44")
+    payer = await wallet.open(buyer("65", 1), top_up_fen=50_000)
+    body = {"merchant": "EBOOKS", "msisdn": payer, "amount_fen": 10_000, "channel": "web", "password": PASSWORD}
+    assert (await service.post("/v1/wallet/payments", body, wallet.web)).status_code == 201
+    service.clock.set(at(5, 21, 9))
+    async with service.db.write() as session:
+        runs = await run_payouts(session, from_day=date(2010, 5, 21), through=date(2010, 5, 21), now=at(5, 21, 9))
+    assert [(run.payout_day, run.amount_fen) for run in runs] == [(date(2010, 5, 21), 10_000 - 100)]
+    june = await _close(service, JUNE, at(7, 1))
+    payouts = [(line.item, line.count, line.amount_fen) for line in june if line.section.value == "merchant_payouts"]
+    assert payouts == [("payout_2010-05-21", 1, 9_900)]
+    fees = [line for line in june if line.section.value == "wallet_fees"]
+    assert [(line.payee, line.amount_fen) for line in fees] == [("65", 100)]  # May's payment, in the first close
