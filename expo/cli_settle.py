@@ -67,8 +67,7 @@ def settle_month(month_text: str, at_text: str | None) -> None:
                 bar.label = f"settling {month}: {name}"
                 bar.update(1)
 
-            async with database.write() as session:
-                return await settlement.close_month(session, month=month, rates=rates, now=now, by=_by(), progress=step)
+            return await settlement.settle_month(database, month=month, rates=rates, now=now, by=_by(), progress=step)
 
     closed = _run(work)
     click.echo(f"{month} closed: {len(closed.lines)} statement lines, window {closed.window}")

@@ -3,7 +3,7 @@
     .venv/bin/python -m loadtests.bench_settlement --tickets 10000000 --payments 10000000
 
 June 2010 is generated straight into a fresh database (`loadtests.settlement_data`), then closed by
-`reconciliation.settlement.close_month`, the code `expo settle month 2010-06` runs: its T+1 payouts, commission,
+`reconciliation.settlement.settle_month`, the code `expo settle month 2010-06` runs: its T+1 payouts, commission,
 proceeds, wallet settlement, adjustments and matching, each step timed. The figures are then checked against
 plain SQL sums over the generated rows, and the ledger's balance.
 """
@@ -21,7 +21,7 @@ from expo.db import Database
 from loadtests.bench_server import BenchService
 from loadtests.settlement_data import generate_month
 from reconciliation.rules import CommissionRates, Month
-from reconciliation.settlement import close_month
+from reconciliation.settlement import settle_month
 from reconciliation.statement_rules import Line, Section
 
 JUNE = Month(2010, 6)
@@ -40,20 +40,24 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 async def _close(url: str) -> list[Line]:
     database = Database(url)
     started = time.perf_counter()
-    last = started
+    last, payout_days, payout_seconds = started, 0, 0.0
 
     def step(name: str) -> None:
-        nonlocal last
+        nonlocal last, payout_days, payout_seconds
         now = time.perf_counter()
-        if not name.startswith("payouts ") or now - last > 1:
+        if name.startswith("payouts "):
+            payout_days, payout_seconds = payout_days + 1, payout_seconds + now - last
+        else:
+            if payout_days:
+                print(f"    {f'payouts ({payout_days} days)':<24} {payout_seconds:7.2f} s", flush=True)
+                payout_days = 0
             print(f"    {name:<24} {now - last:7.2f} s", flush=True)
         last = now
 
     try:
-        async with database.write() as session:
-            closed = await close_month(
-                session, month=JUNE, rates=CommissionRates(), now=CLOSE_AT, by="bench", progress=step
-            )
+        closed = await settle_month(
+            database, month=JUNE, rates=CommissionRates(), now=CLOSE_AT, by="bench", progress=step
+        )
         elapsed = time.perf_counter() - started
         print(
             f"  closed {JUNE} in {elapsed:,.1f} s: {len(closed.lines)} lines, {closed.payout_days} payout days, "
@@ -104,6 +108,10 @@ async def _check(database: Database, lines: list[Line]) -> None:
             )
             or 0
         )
+        codes = (
+            await session.execute(text("SELECT code, count(*) FROM discrepancies GROUP BY code ORDER BY code"))
+        ).all()
+    print("  discrepancies: " + (", ".join(f"{count} {code}" for code, count in codes) or "none"))
     proceeds = sum(x.amount_fen for x in lines if x.section is Section.PROCEEDS and x.payee == "bureau")
     fee_lines = sum(x.amount_fen for x in lines if x.section is Section.WALLET_FEES)
     print(
@@ -128,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         print(f"  generated in {time.perf_counter() - started:,.0f} s")
-        print("settling June 2010 (close_month, as `expo settle month 2010-06`):")
+        print("settling June 2010 (settle_month, as `expo settle month 2010-06`):")
         asyncio.run(_close(url))
     finally:
         service.close()

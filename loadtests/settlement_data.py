@@ -50,7 +50,8 @@ async def generate_month(url: str, *, tickets: int, payments: int, users: int, m
         await _timed(say, f"{tickets:,} orders, tickets and charges", _tickets(connection, tickets, credential))
         await _timed(say, f"{users:,} wallet users, {merchants:,} merchants", _parties(connection, users, merchants))
         await _timed(say, f"{payments:,} wallet payments and their postings", _payments(connection, payments, users))
-        await _timed(say, "top-ups, balances and ANALYZE", _balances(connection))
+        await _timed(say, "top-ups and balances", _balances(connection))
+        await _timed(say, "day closes, bank files and ANALYZE", _closes_and_bank_files(connection, credential))
     finally:
         await connection.close()
 
@@ -200,5 +201,51 @@ async def _balances(connection: asyncpg.Connection) -> None:
         UPDATE wallet_accounts a SET balance = s.total
         FROM (SELECT account_id, sum(amount_fen) AS total FROM wallet_postings GROUP BY account_id) s
         WHERE a.id = s.account_id
+    """)
+
+
+async def _closes_and_bank_files(connection: asyncpg.Connection, credential: int) -> None:
+    """What a real month also has: the terminal's day close each evening, agreeing with the server, and each
+    day's bank file confirming every gateway charge, reversal and bank top-up, so matching finds no difference."""
+    await connection.execute("ANALYZE")
+    day_end = f"{START} + d * interval '1 day' - interval '1 second'"
+    await connection.execute(f"""
+        INSERT INTO terminal_batches (credential_id, batch_no, since, closed_at, terminal_totals, platform_totals,
+            matched, discrepancies)
+        SELECT {credential}, d, CASE WHEN d > 1 THEN {day_end} - interval '1 day' END, {day_end}, t.totals, t.totals,
+            true, '[]'
+        FROM generate_series(1, 30) d
+        CROSS JOIN LATERAL (
+            SELECT json_build_object('sale', json_build_array(count(*), coalesce(sum(amount_fen), 0)),
+                'void', json_build_array(0, 0), 'write', json_build_array(0, 0))::text AS totals
+            FROM orders
+            WHERE credential_id = {credential} AND created_at <= {day_end}
+                AND (d = 1 OR created_at > {day_end} - interval '1 day')
+        ) t
+    """)
+    await connection.execute(f"""
+        INSERT INTO bank_confirmation_files (bank, day, digest, lines, amount_fen, received_at)
+        SELECT 'ICBC', (({START} + d * interval '1 day') AT TIME ZONE 'Asia/Shanghai')::date, md5(d::text), 0, 0,
+            {START} + (d + 1) * interval '1 day'
+        FROM generate_series(0, 29) d
+    """)
+    local_day = "(at_ AT TIME ZONE 'Asia/Shanghai')::date"
+    await connection.execute(f"""
+        INSERT INTO bank_confirmations (file_id, bank, day, reference, kind, amount_fen)
+        SELECT f.id, f.bank, f.day, x.reference, x.kind, x.amount_fen
+        FROM (
+            -- a reversal is confirmed under its charge's reference
+            SELECT 'PAY-' || p.order_id AS reference, p.kind, p.amount_fen, p.settled_at AS at_
+            FROM payments p
+            WHERE p.method IN ('credit_card', 'online_banking') AND p.status = 'confirmed'
+            UNION ALL
+            SELECT reference, 'top_up', amount_fen, finished_at FROM wallet_transfers WHERE kind = 'top_up'
+        ) x
+        JOIN bank_confirmation_files f ON f.day = {local_day.replace("at_", "x.at_")}
+    """)
+    await connection.execute("""
+        UPDATE bank_confirmation_files f SET lines = s.n, amount_fen = s.total
+        FROM (SELECT file_id, count(*) AS n, sum(amount_fen) AS total FROM bank_confirmations GROUP BY file_id) s
+        WHERE f.id = s.file_id
     """)
     await connection.execute("ANALYZE")
