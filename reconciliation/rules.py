@@ -170,11 +170,6 @@ def split_commission(commission: int, *, home_province: str) -> dict[str, int]:
     return {party: part for party, part in ((SHANGHAI, shanghai_part), (home_province, home_part)) if part}
 
 
-def reversed_parts(parts: Mapping[str, int]) -> dict[str, int]:
-    """A void or refund reverses each party's part exactly: the same parties, the negative amounts."""
-    return {party: -part for party, part in parts.items()}
-
-
 # --- wallet merchant fees (交易服务费) ------------------------------------------------------------------
 
 

@@ -18,14 +18,17 @@ from reconciliation.rules import (
     PLATFORM,
     CommissionRates,
     Month,
+    bureau_proceeds_remittance,
     commission_fen,
-    split_commission,
+    commission_invoices,
+    proceeds_remittances,
     split_wallet_fee,
     split_wallet_fee_refund,
 )
 from reconciliation.statement_rules import BUYERS, MERCHANTS
 from ticketing.models import Order, Payment
 from ticketing.rules import TicketType
+from ticketing.sales_rules import PaymentMethod
 from wallet.models import Merchant, WalletTransfer, WalletUser
 from wallet.rules import PaymentChannel
 
@@ -70,20 +73,22 @@ async def expected_lines(
 
 
 def _ticket_movement(sums: _Sums, payment: Payment, order: Order, rates: CommissionRates) -> None:
+    """One payment through the pure rules: its commission's invoices, its proceeds' remittances."""
     sale = payment.kind == "charge"
     sign = 1 if sale else -1
     commission = commission_fen(sign * order.amount_fen, rate_bp=rates.rate_bp(TicketType(order.product)))
-    parts = split_commission(commission, home_province=order.home_province)
+    invoiced = {i.issuer: i.amount_fen for i in commission_invoices(commission, home_province=order.home_province)}
     item = "commission_on_sales" if sale else "commission_reversed"
-    for company in {SHANGHAI, order.home_province}:
-        sums.add(("commission", item, BUREAU, company), parts.get(company, 0))
-        sums.add(("invoices", "commission", BUREAU, company), parts.get(company, 0))
-    remitter = PLATFORM if payment.method == "wallet" else order.sale_province
+    for company in {SHANGHAI, order.home_province}:  # each takes a part of the order, if only a zero one
+        sums.add(("commission", item, BUREAU, company), invoiced.get(company, 0))
+        sums.add(("invoices", "commission", BUREAU, company), invoiced.get(company, 0))
     item = "ticket_sales" if sale else "ticket_reversals"
-    if remitter != SHANGHAI:
-        sums.add(("proceeds", item, remitter, SHANGHAI), sign * payment.amount_fen)
-    sums.add(("proceeds", item, SHANGHAI, BUREAU), sign * payment.amount_fen)
-    sums.add(("invoices", "ticket_proceeds", BUYERS, BUREAU), sign * payment.amount_fen)
+    amount = sign * payment.amount_fen
+    method = PaymentMethod(payment.method)
+    remitted = proceeds_remittances(amount, method=method, sale_province=order.sale_province)
+    for line in [*remitted, *bureau_proceeds_remittance(amount)]:
+        sums.add(("proceeds", item, line.payer, line.payee), line.amount_fen)
+    sums.add(("invoices", "ticket_proceeds", BUYERS, BUREAU), amount)
 
 
 def _wallet(

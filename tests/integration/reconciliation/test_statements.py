@@ -18,13 +18,14 @@ from expo.provinces import PROVINCES
 from reconciliation import models
 from reconciliation.documents import stored_lines
 from reconciliation.payouts import run_payouts
-from reconciliation.rules import CommissionRates, Month
+from reconciliation.rules import CommissionRates, Month, commission_fen, commission_settlement
 from reconciliation.settlement import settle_commission_final, settle_month
 from reconciliation.statement_rules import BUREAU, PLATFORM, Line
 from tests.integration.conftest import Service, hall_sale
 from tests.integration.reconciliation.expected_statement import Expected, expected_lines
 from tests.integration.reconciliation.month_data import Sellers, buyer, sell_two_months
 from tests.integration.wallet.conftest import PASSWORD, Wallet
+from ticketing.models import Order, Payment
 from ticketing.rules import TicketType
 
 JUNE, JULY, AUGUST = Month(2010, 6), Month(2010, 7), Month(2010, 8)
@@ -260,3 +261,54 @@ async def test_the_first_month_closed_also_shows_the_payouts_before_it(service: 
     assert payouts == [("payout_2010-05-21", 1, 9_900)]
     fees = [line for line in june if line.section.value == "wallet_fees"]
     assert [(line.payee, line.amount_fen) for line in fees] == [("65", 100)]  # May's payment, in the first close
+
+
+async def test_the_final_settlement_pays_what_each_company_invoiced_once(
+    service: Service, clerk: dict[str, str]
+) -> None:
+    s = Sellers(service)
+    await s.at(at(6, 10))
+    orders = [await s.sell("sh", hall_sale(buyer(p, 1))) for p in ("44", "31", "51")]
+    await s.at(at(8, 3))
+    await s.sell("bj", hall_sale(buyer("65", 2), ticket_type="pass_3"))
+    await s.at(at(9, 20))
+    await s.act("sh", orders[2], "refund")  # Sichuan's part comes to nothing: no share for it
+    for month, when in ((JUNE, at(7, 1)), (JULY, at(8, 1)), (AUGUST, at(9, 1)), (Month(2010, 9), at(10, 1))):
+        await _close(service, month, when)
+    with pytest.raises(ExpoError) as early:
+        async with service.db.write() as session:
+            await settle_commission_final(session, now=datetime(2010, 11, 1, 9, tzinfo=EXPO_TZ), by="test")
+    assert early.value.code == "months_not_closed"
+    await _close(service, Month(2010, 10), datetime(2010, 11, 1, 1, tzinfo=EXPO_TZ))
+
+    final_at = datetime(2010, 11, 2, 9, tzinfo=EXPO_TZ)
+    async with service.db.write() as session:
+        final = await settle_commission_final(session, now=final_at, by="test")
+    # The oracle: the pure rule over every order's commission, sales and reversals alike.
+    expected: dict[tuple[str, str], int] = {}
+    async with service.db.read() as session:
+        moved = (await session.execute(select(Payment, Order).join(Order, Order.id == Payment.order_id))).all()
+    for payment, order in moved:
+        sign = 1 if payment.kind == "charge" else -1
+        commission = commission_fen(sign * order.amount_fen, rate_bp=RATES.rate_bp(TicketType(order.product)))
+        for line in commission_settlement(commission, home_province=order.home_province):
+            expected[line.payer, line.payee] = expected.get((line.payer, line.payee), 0) + line.amount_fen
+    assert {(line.payer, line.payee): line.amount_fen for line in final} == {k: v for k, v in expected.items() if v}
+    assert ("31", "51") not in {(line.payer, line.payee) for line in final}
+    invoiced: dict[str, int] = {}
+    for month in ("2010-06", "2010-07", "2010-08", "2010-09", "2010-10"):
+        for line in await _stored(service, month):
+            if line.section.value == "invoices" and line.item == "commission":
+                invoiced[line.payee] = invoiced.get(line.payee, 0) + line.amount_fen
+    shares = {line.payee: line.amount_fen for line in final if line.item == "commission_share"}
+    assert shares == {company: fen for company, fen in invoiced.items() if company != "31" and fen}
+    assert sum(line.amount_fen for line in final if line.item == "commission") == sum(invoiced.values())
+
+    with pytest.raises(ExpoError) as again:
+        async with service.db.write() as session:
+            await settle_commission_final(session, now=final_at, by="test")
+    assert again.value.code == "commission_already_final"
+    reply = await service.client.get("/v1/statements/commission-final", headers=service.device("finance_44"))
+    assert reply.status_code == 200, reply.text
+    assert [(x["payer"], x["payee"], x["amount_fen"]) for x in reply.json()["lines"]] == [("31", "44", shares["44"])]
+    assert reply.json()["net_fen"] == shares["44"]

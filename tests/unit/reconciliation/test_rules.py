@@ -23,7 +23,6 @@ from reconciliation.rules import (
     commission_invoices,
     commission_settlement,
     proceeds_remittances,
-    reversed_parts,
     split_commission,
     split_wallet_fee,
     split_wallet_fee_refund,
@@ -333,3 +332,8 @@ def test_the_commission_flows_through_shanghai(commission: int, home: str) -> No
     assert {party: net for party, net in received.items() if net} == expected
     invoiced = {invoice.issuer: invoice.amount_fen for invoice in commission_invoices(commission, home_province=home)}
     assert invoiced == parts
+
+
+def reversed_parts(parts: dict[str, int]) -> dict[str, int]:
+    """A reversal's parts: the same parties, the negative amounts."""
+    return {party: -part for party, part in parts.items()}
