@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from expo.clock import EXPO_TZ
 from expo.db import Database
 from expo.errors import ExpoError
-from expo.provinces import load_shipped_segments
 from reconciliation.calendar import payout_day
 from reconciliation.models import MerchantPayout, PayoutRun
 from reconciliation.payout_file import PayoutFileRow, payout_file, payout_file_csv
@@ -23,6 +22,7 @@ from reconciliation.payouts import payout_lines, run_payouts
 from reconciliation.rules import PLATFORM
 from reconciliation.statement_rules import MERCHANTS, Section
 from tests.integration.conftest import Service, number
+from tests.integration.reconciliation.month_data import SEGMENTS
 from wallet.accounts import OpenedVia, open_account
 from wallet.audit import audit_ledger
 from wallet.merchants import create_merchant
@@ -44,16 +44,6 @@ TERMS = PaymentTerms(
     limits=RiskLimits({cls: dict.fromkeys(LimitedOperation, UNLIMITED) for cls in AccountClass}),
     hold_window=timedelta(minutes=10),
 )
-
-
-def _first_segments() -> dict[str, str]:
-    first: dict[str, str] = {}
-    for segment in load_shipped_segments():
-        first.setdefault(segment.province_code, segment.first)
-    return first
-
-
-SEGMENTS = _first_segments()
 
 
 def phone(province: str, n: int = 1) -> str:
