@@ -6,189 +6,32 @@ after it), not by the code under test; the ledger must stay balanced and every m
 """
 
 import asyncio
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
 
-from expo.clock import EXPO_TZ
 from expo.db import Database
 from expo.errors import ExpoError
 from reconciliation.calendar import payout_day
 from reconciliation.models import MerchantPayout, PayoutRun
-from reconciliation.payout_file import PayoutFileRow, payout_file, payout_file_csv
-from reconciliation.payouts import payout_lines, run_payouts
+from reconciliation.payout_file import payout_file, payout_file_csv
+from reconciliation.payouts import payout_lines
 from reconciliation.rules import PLATFORM
 from reconciliation.statement_rules import MERCHANTS, Section
-from tests.integration.conftest import Service, number
-from tests.integration.reconciliation.month_data import SEGMENTS
-from wallet.accounts import OpenedVia, open_account
-from wallet.audit import audit_ledger
-from wallet.merchants import create_merchant
-from wallet.models import Merchant, Posting, WalletAccount, WalletTransfer
-from wallet.payments import PaymentTerms, find_merchant, lock_payment, pay, refund_payment
-from wallet.rules import (
-    AccountClass,
-    Limit,
-    LimitedOperation,
-    OperationLimits,
-    PaymentChannel,
-    RiskLimits,
-    fee_category,
+from tests.integration.conftest import Service
+from tests.integration.reconciliation.payout_trades import (
+    Trades,
+    check_ledger,
+    file_rows,
+    june,
+    merchant_balances,
+    payout_transfers,
+    phone,
+    trade_across_the_holiday,
 )
-from wallet.topups import top_up_cash
-
-UNLIMITED = OperationLimits(Limit(10**12, 10**6), Limit(10**12, 10**6))
-TERMS = PaymentTerms(
-    limits=RiskLimits({cls: dict.fromkeys(LimitedOperation, UNLIMITED) for cls in AccountClass}),
-    hold_window=timedelta(minutes=10),
-)
-
-
-def phone(province: str, n: int = 1) -> str:
-    """A phone number whose wallet belongs to `province`."""
-    return number(n, SEGMENTS[province])
-
-
-def june(day: int, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(2010, 6, day, hour, minute, second, tzinfo=EXPO_TZ)
-
-
-@dataclass
-class Trades:
-    """Merchants, wallets, payments and refunds made through the wallet's services, each in its own transaction."""
-
-    db: Database
-
-    async def merchant(self, code: str, category: str, province: str, *, rate_bp: int | None = None) -> None:
-        async with self.db.write() as session:
-            await create_merchant(
-                session,
-                code=code,
-                name=f"Merchant {code}",
-                category=category,
-                province_code=province,
-                fee_rate_bp=rate_bp,
-                allows_adjust=False,
-                now=june(1),
-            )
-
-    async def wallet(self, msisdn: str, *, top_up_fen: int, hall: str = "31") -> str:
-        async with self.db.write() as session:
-            await open_account(session, msisdn=msisdn, via=OpenedVia.SMS, password=None, id_last4=None, now=june(1))
-            await top_up_cash(
-                session,
-                idempotency_key=f"cash-{msisdn}",
-                msisdn=msisdn,
-                amount_fen=top_up_fen,
-                hall_province=hall,
-                limits=TERMS.limits,
-                now=june(1),
-            )
-        return msisdn
-
-    async def pay(self, msisdn: str, merchant_code: str, amount_fen: int, *, now: datetime) -> WalletTransfer:
-        async with self.db.write() as session:
-            merchant = await find_merchant(session, code=merchant_code)
-            proximity = fee_category(merchant.category).proximity
-            outcome = await pay(
-                session,
-                idempotency_key=f"pay-{msisdn}-{merchant_code}-{now.isoformat()}",
-                msisdn=msisdn,
-                merchant=merchant,
-                amount_fen=amount_fen,
-                channel=PaymentChannel.PROXIMITY if proximity else PaymentChannel.WEB,
-                terms=TERMS,
-                now=now,
-            )
-            return outcome.transfer
-
-    async def refund(self, payment: WalletTransfer, amount_fen: int, *, now: datetime) -> WalletTransfer:
-        async with self.db.write() as session:
-            return await refund_payment(
-                session,
-                idempotency_key=f"refund-{payment.id}-{now.isoformat()}",
-                payment=await lock_payment(session, transfer_id=payment.id),
-                amount_fen=amount_fen,
-                now=now,
-            )
-
-    async def payouts(self, *, from_day: date, through: date, now: datetime) -> list[PayoutRun]:
-        seen: list[date] = []
-        async with self.db.write() as session:
-            runs = await run_payouts(session, from_day=from_day, through=through, now=now, on_day=seen.append)
-        assert seen == [run.payout_day for run in runs]
-        return runs
-
-
-async def merchant_balances(db: Database) -> dict[str, int]:
-    async with db.read() as session:
-        rows = await session.execute(select(Merchant.code, WalletAccount.balance).join(WalletAccount))
-        return {code: balance for code, balance in rows}
-
-
-async def file_rows(db: Database, day: date) -> dict[str, tuple[int, int, int, int, int, int, int]]:
-    """A payout day's rows: merchant -> payments, gross, fee, refunds, refunded, carried in, paid."""
-    async with db.read() as session:
-        rows = await payout_file(session, payout_day=day)
-    return {
-        row.merchant_code: (
-            row.payments,
-            row.gross_fen,
-            row.fee_fen,
-            row.refunds,
-            row.refunded_fen,
-            row.carried_in_fen,
-            row.amount_fen,
-        )
-        for row in rows
-    }
-
-
-async def check_ledger(db: Database) -> None:
-    async with db.read() as session:
-        report = await audit_ledger(session)
-        total = await session.scalar(select(func.coalesce(func.sum(Posting.amount_fen), 0)))
-    assert report.ok, report.problems
-    assert total == 0
-
-
-async def payout_transfers(db: Database) -> int:
-    async with db.read() as session:
-        count = await session.scalar(
-            select(func.count()).select_from(WalletTransfer).where(WalletTransfer.kind == "merchant_payout")
-        )
-        return int(count or 0)
-
-
-@pytest.fixture
-async def trades(service: Service) -> Trades:
-    trades = Trades(service.db)
-    await trades.merchant("CAFE", "restaurants", "31", rate_bp=300)  # proximity, 3%
-    await trades.merchant("EBOOK", "other_remote", "44")  # remote, 1%
-    await trades.merchant("GAMES", "virtual_goods", "11")  # remote, 15%
-    for province in ("31", "44", "51"):
-        await trades.wallet(phone(province), top_up_fen=900_000)
-    return trades
-
-
-async def _trade_across_the_holiday(trades: Trades) -> None:
-    """The trades; the comments give each one's merchant net and its payout day (first working day after it)."""
-    cafe_first = await trades.pay(phone("44"), "CAFE", 10_000, now=june(10, 15))  # fee 300, +9_700 -> 11th
-    games_first = await trades.pay(phone("31"), "GAMES", 10_000, now=june(10, 16))  # fee 1_500, +8_500 -> 11th
-    await trades.pay(phone("51"), "EBOOK", 2_550, now=june(10, 23, 59, 59))  # fee 26 (25.5 up), +2_524 -> 11th
-    await trades.pay(phone("51"), "EBOOK", 1_000, now=june(11, 0))  # at the cutoff: fee 10, +990 -> 12th
-    await trades.refund(games_first, 6_000, now=june(11, 11))  # fee 900 back, -5_100 -> 12th
-    await trades.pay(phone("44"), "GAMES", 2_000, now=june(12, 12))  # Saturday worked: fee 300, +1_700 -> 13th
-    await trades.pay(phone("31"), "CAFE", 3_333, now=june(13, 13))  # Sunday worked: fee 100, +3_233 -> 17th
-    await trades.pay(phone("44"), "EBOOK", 5_000, now=june(14, 10))  # holiday: fee 50, +4_950 -> 17th
-    await trades.refund(cafe_first, 10_000, now=june(15, 10))  # holiday: fee 300 back, -9_700 -> 17th
-    await trades.pay(phone("31"), "CAFE", 1_000, now=june(16, 10))  # holiday: fee 30, +970 -> 17th
-    # Thursday 17th, after its cutoff: paid on the 18th; it also leaves every account enough to pay the days before.
-    await trades.pay(phone("44"), "CAFE", 30_000, now=june(17, 9))  # fee 900, +29_100
-    await trades.pay(phone("51"), "GAMES", 100_000, now=june(17, 9))  # fee 15_000, +85_000
-    await trades.pay(phone("31"), "EBOOK", 20_000, now=june(17, 9))  # fee 200, +19_800
+from wallet.models import Posting, WalletAccount, WalletTransfer
+from wallet.payments import lock_payment, refund_payment
 
 
 def test_the_scenario_dates_are_those_of_the_calendar() -> None:
@@ -208,7 +51,7 @@ def test_the_scenario_dates_are_those_of_the_calendar() -> None:
 async def test_merchants_are_paid_t_plus_one_working_day_net_of_fees_with_refunds_carried(
     service: Service, trades: Trades
 ) -> None:
-    await _trade_across_the_holiday(trades)
+    await trade_across_the_holiday(trades)
     before = await merchant_balances(service.db)
     runs = await trades.payouts(from_day=date(2010, 6, 11), through=date(2010, 6, 17), now=june(17, 10))
     assert [(run.payout_day, run.merchants, run.amount_fen) for run in runs] == [
@@ -254,7 +97,7 @@ async def test_merchants_are_paid_t_plus_one_working_day_net_of_fees_with_refund
 
 
 async def test_running_a_day_again_does_nothing(service: Service, trades: Trades) -> None:
-    await _trade_across_the_holiday(trades)
+    await trade_across_the_holiday(trades)
     first = await trades.payouts(from_day=date(2010, 6, 11), through=date(2010, 6, 17), now=june(17, 10))
     transfers = await payout_transfers(service.db)
     assert transfers == 3 + 1 + 0 + 1
@@ -284,76 +127,8 @@ async def test_a_payout_never_takes_back_money_refunded_since_the_cutoff(service
     await check_ledger(service.db)
 
 
-async def test_a_payment_dated_before_a_cutoff_and_committed_after_its_day_ran_is_paid_next(
-    service: Service, trades: Trades
-) -> None:
-    """A payment whose transaction took its time at 23:59:59 on the 10th commits after the 11th was run: the 11th
-    did not see it, and the 12th pays it, as owed from before its window."""
-    await trades.pay(phone("44"), "CAFE", 10_000, now=june(10, 15))  # fee 300, +9_700 -> 11th
-    [eleventh] = await trades.payouts(from_day=date(2010, 6, 11), through=date(2010, 6, 11), now=june(11, 2))
-    assert (eleventh.merchants, eleventh.amount_fen) == (1, 9_700)
-    await trades.pay(phone("51"), "EBOOK", 2_550, now=june(10, 23, 59, 59))  # committed now: fee 26, +2_524
-    await trades.pay(phone("31"), "EBOOK", 1_000, now=june(11, 10))  # fee 10, +990 -> 12th
-    [twelfth] = await trades.payouts(from_day=date(2010, 6, 12), through=date(2010, 6, 12), now=june(12, 2))
-    assert (twelfth.merchants, twelfth.amount_fen) == (1, 2_524 + 990)
-    # The late payment is in what was carried in, not in the day's figures (it was posted before the window).
-    assert await file_rows(service.db, date(2010, 6, 12)) == {"EBOOK": (1, 1_000, 10, 0, 0, 2_524, 3_514)}
-    assert await merchant_balances(service.db) == {"CAFE": 0, "EBOOK": 0, "GAMES": 0}
-    [thirteenth] = await trades.payouts(from_day=date(2010, 6, 13), through=date(2010, 6, 13), now=june(13, 2))
-    assert (thirteenth.merchants, thirteenth.amount_fen) == (0, 0)  # paid once
-    assert await file_rows(service.db, date(2010, 6, 13)) == {}
-    await check_ledger(service.db)
-
-
-async def test_a_refund_dated_before_a_cutoff_and_committed_after_its_day_ran_is_netted_next(
-    service: Service, trades: Trades
-) -> None:
-    """A refund of a sale already paid out, dated before the 11th's cutoff and committed after the 11th ran, is
-    taken from the next day's payout; nothing is carried on as owed that the merchant was never owed."""
-    sale = await trades.pay(phone("51"), "EBOOK", 10_000, now=june(10, 10))  # fee 100, +9_900 -> 11th
-    await trades.payouts(from_day=date(2010, 6, 11), through=date(2010, 6, 11), now=june(11, 2))
-    await trades.pay(phone("31"), "EBOOK", 20_000, now=june(11, 10))  # fee 200, +19_800 -> 12th
-    await trades.refund(sale, 6_000, now=june(10, 23, 59, 59))  # committed now: fee 60 back, -5_940
-    [twelfth] = await trades.payouts(from_day=date(2010, 6, 12), through=date(2010, 6, 12), now=june(12, 2))
-    assert (twelfth.merchants, twelfth.amount_fen) == (1, 19_800 - 5_940)
-    [row] = (await _payout_file(service, date(2010, 6, 12))).values()
-    assert (row.carried_in_fen, row.amount_fen, row.carried_out_fen) == (-5_940, 13_860, 0)
-    await trades.pay(phone("44"), "EBOOK", 1_000, now=june(12, 10))  # fee 10, +990 -> 13th
-    [thirteenth] = await trades.payouts(from_day=date(2010, 6, 13), through=date(2010, 6, 13), now=june(13, 2))
-    assert (thirteenth.merchants, thirteenth.amount_fen) == (1, 990)
-    assert await file_rows(service.db, date(2010, 6, 13)) == {"EBOOK": (1, 1_000, 10, 0, 0, 0, 990)}
-    assert (await merchant_balances(service.db))["EBOOK"] == 0
-    await check_ledger(service.db)
-
-
-async def test_after_a_gap_every_missed_working_day_is_run_in_order(service: Service, trades: Trades) -> None:
-    """Payouts last ran on 11 June; asked through 2 July from 1 July (as `expo settle payouts` does), the run
-    starts after the 11th: every working day of the gap, across the month's end, is run, each paying its own."""
-    await trades.pay(phone("44"), "CAFE", 1_000, now=june(10, 10))  # fee 30, +970 -> 11th
-    await trades.payouts(from_day=date(2010, 6, 11), through=date(2010, 6, 11), now=june(11, 2))
-    await trades.pay(phone("44"), "GAMES", 2_000, now=june(20, 10))  # a Sunday: fee 300, +1_700 -> Monday 21st
-    await trades.pay(phone("31"), "EBOOK", 5_000, now=june(30, 10))  # fee 50, +4_950 -> 1 July
-    july_2 = datetime(2010, 7, 2, 2, tzinfo=EXPO_TZ)
-    runs = await trades.payouts(from_day=date(2010, 7, 1), through=date(2010, 7, 2), now=july_2)
-    june_days = [date(2010, 6, day) for day in (12, 13, 17, 18, 21, 22, 23, 24, 25, 28, 29, 30)]
-    assert [run.payout_day for run in runs] == [*june_days, date(2010, 7, 1), date(2010, 7, 2)]
-    assert [run.covered_from for run in runs[1:]] == [run.cutoff for run in runs[:-1]]
-    assert {run.payout_day: run.amount_fen for run in runs if run.amount_fen} == {
-        date(2010, 6, 21): 1_700,
-        date(2010, 7, 1): 4_950,
-    }
-    assert await file_rows(service.db, date(2010, 6, 21)) == {"GAMES": (1, 2_000, 300, 0, 0, 0, 1_700)}
-    assert await merchant_balances(service.db) == {"CAFE": 0, "EBOOK": 0, "GAMES": 0}
-    await check_ledger(service.db)
-
-
-async def _payout_file(service: Service, day: date) -> dict[str, PayoutFileRow]:
-    async with service.db.read() as session:
-        return {row.merchant_code: row for row in await payout_file(session, payout_day=day)}
-
-
 async def test_the_payout_file_and_the_statement_lines(service: Service, trades: Trades) -> None:
-    await _trade_across_the_holiday(trades)
+    await trade_across_the_holiday(trades)
     await trades.payouts(from_day=date(2010, 6, 11), through=date(2010, 6, 17), now=june(17, 10))
     async with service.db.read() as session:
         csv_text = payout_file_csv(await payout_file(session, payout_day=date(2010, 6, 17)))

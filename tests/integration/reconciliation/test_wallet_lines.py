@@ -19,7 +19,7 @@ from reconciliation.rules import PLATFORM, Month
 from reconciliation.statement_rules import BANK, RECHARGE_CARD_SALES, Section
 from reconciliation.wallet_lines import wallet_lines
 from tests.integration.conftest import Service
-from tests.integration.reconciliation.test_payouts import TERMS, Trades, june, phone
+from tests.integration.reconciliation.payout_trades import TERMS, Trades, june, phone
 from wallet.models import WalletTransfer
 from wallet.recharge_cards import issue_recharge_cards, redeem_recharge_card
 from wallet.topups import BankChannel, top_up_by_bank, top_up_cash
