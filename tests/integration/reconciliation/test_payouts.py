@@ -1,8 +1,9 @@
 """T+1 merchant payouts on a real ledger: payments and refunds made through the wallet's services across the
 Dragon Boat holiday of 2010 (Fri 11 June, then Sat 12 and Sun 13 worked, Mon 14 .. Wed 16 off, Thu 17), then paid.
 
-The expected figures are worked out by hand below from the trades (each trade's day and the first working day
-after it), not by the code under test; the ledger must stay balanced and every merchant be paid exactly its net.
+The expected figures are worked out by hand from the trades of `payout_trades.py` (each trade's day and the first
+working day after it), not by the code under test; the ledger must stay balanced and every merchant be paid exactly
+its net.
 """
 
 import asyncio
